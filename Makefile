@@ -1,0 +1,35 @@
+# Two commands: `make run` and `make test`. Everything else here serves them.
+PY := .venv/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint install redis clean
+
+.venv/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: .venv/.installed node_modules/.installed
+
+redis:
+	@scripts/ensure_redis.sh
+
+run: install redis
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py runlocal
+
+test: install redis
+	@scripts/ensure_postgres.sh
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf var/screenshots .pytest_cache

@@ -1,0 +1,80 @@
+from django.contrib import admin
+
+from .models import Asset, AuditEvent, BackupJob, BackupPolicy, Replica, Wedding
+
+
+class AssetInline(admin.TabularInline):
+    model = Asset
+    fields = ["relative_path", "kind", "size", "sha256", "missing_since"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    max_num = 0
+
+
+@admin.register(Wedding)
+class WeddingAdmin(admin.ModelAdmin):
+    list_display = ["couple", "date", "country", "city", "residency_zone", "plan", "requires_ml_analysis"]
+    list_filter = ["plan", "residency_zone", "requires_ml_analysis", "country"]
+    search_fields = ["couple", "slug", "city"]
+    date_hierarchy = "date"
+    prepopulated_fields = {"slug": ["couple"]}
+    inlines = [AssetInline]
+
+
+class ReplicaInline(admin.TabularInline):
+    model = Replica
+    fields = ["provider", "status", "storage_class", "region", "object_key", "reason", "verified_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+
+
+@admin.register(Asset)
+class AssetAdmin(admin.ModelAdmin):
+    list_display = ["relative_path", "wedding", "kind", "size", "captured_at", "missing_since"]
+    list_filter = ["kind"]
+    search_fields = ["relative_path", "sha256", "wedding__couple"]
+    list_select_related = ["wedding"]
+    raw_id_fields = ["wedding"]
+    inlines = [ReplicaInline]
+
+
+@admin.register(BackupPolicy)
+class BackupPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_default", "min_copies", "min_distinct_providers", "enforce_residency",
+                    "cross_region_copy", "max_restore_hours"]
+
+
+@admin.register(BackupJob)
+class BackupJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "wedding", "status", "files_done", "files_failed", "files_planned",
+                    "created", "finished_at"]
+    list_filter = ["kind", "status", "queue"]
+    list_select_related = ["wedding"]
+    readonly_fields = ["files_planned", "files_done", "files_failed", "bytes_planned", "bytes_done", "bytes_failed",
+                       "rq_job_id", "started_at", "finished_at", "result", "error_summary"]
+    raw_id_fields = ["wedding"]
+
+
+@admin.register(Replica)
+class ReplicaAdmin(admin.ModelAdmin):
+    list_display = ["object_key", "provider", "status", "storage_class", "region", "size", "verified_at"]
+    list_filter = ["status", "provider", "storage_class"]
+    search_fields = ["object_key"]
+    list_select_related = ["provider"]
+    raw_id_fields = ["asset"]
+    readonly_fields = ["checksums", "verified_at", "last_error"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor_label", "action", "target"]
+    list_filter = ["action"]
+    search_fields = ["target", "actor_label"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

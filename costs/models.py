@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class CatalogVersion(models.Model):
+    """A loaded price catalog; the newest is in force. Kept so past cost figures stay explainable."""
+
+    version = models.CharField(max_length=80, unique=True)
+    effective_date = models.DateField()
+    loaded_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=1024, blank=True)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["-loaded_at"]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class AccessRecord(models.Model):
+    """Restores, downloads and previews, so the optimiser knows which weddings are still looked at."""
+
+    class Kind(models.TextChoices):
+        RESTORE = "restore"
+        DOWNLOAD = "download"
+        PREVIEW = "preview"
+
+    wedding = models.ForeignKey("backups.Wedding", on_delete=models.CASCADE, related_name="access_records")
+    asset_kind = models.CharField(max_length=10, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    bytes = models.BigIntegerField(default=0)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["wedding", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.bytes} B of {self.wedding_id}"
+
+
+class Optimization(models.Model):
+    """One proposal the optimiser made, and what happened when it was applied."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed"
+        APPLYING = "applying"
+        APPLIED = "applied"
+        PARTIAL = "partial"
+        FAILED = "failed"
+        SUPERSEDED = "superseded"
+
+    class Kind(models.TextChoices):
+        LIFECYCLE = "lifecycle"
+        PROVIDER_MIX = "provider_mix"
+        COMPRESSION = "compression"
+        DEDUP = "dedup"
+
+    wedding = models.ForeignKey("backups.Wedding", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="optimizations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    summary = models.TextField()
+    # The exact changes: [{"replica": id, "action": "change_class"|"move", "to_provider": ..., "to_class": ...}]
+    changes = models.JSONField(default=list)
+    current_monthly = models.DecimalField(max_digits=14, decimal_places=4)
+    new_monthly = models.DecimalField(max_digits=14, decimal_places=4)
+    one_off_cost = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    payback_months = models.FloatField(null=True, blank=True)
+    realised_monthly_saving = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    catalog_version = models.CharField(max_length=80, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    job = models.ForeignKey("backups.BackupJob", null=True, blank=True, on_delete=models.SET_NULL)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.summary[:60]}"
+
+    @property
+    def monthly_saving(self):
+        return self.current_monthly - self.new_monthly

@@ -1,0 +1,54 @@
+"""One registry maps a provider kind to its backend class, imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .base import Backend, BackendConfig, PermanentError
+
+if TYPE_CHECKING:
+    from providers.models import Provider
+
+BACKENDS: dict[str, str] = {
+    "aws_s3": "providers.backends.s3.S3Backend",
+    "wasabi": "providers.backends.s3.WasabiBackend",
+    "gcs": "providers.backends.gcs.GCSBackend",
+    "azure_blob": "providers.backends.azure.AzureBlobBackend",
+    "b2": "providers.backends.b2.B2Backend",
+    "dropbox": "providers.backends.dropbox.DropboxBackend",
+    "box": "providers.backends.box.BoxBackend",
+    "watched_folder": "providers.backends.watched_folder.WatchedFolderBackend",
+}
+
+
+def backend_class(kind: str) -> type[Backend]:
+    try:
+        module_name, _, cls_name = BACKENDS[kind].rpartition(".")
+    except KeyError:
+        raise PermanentError(f"unknown provider kind {kind!r}") from None
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def backend_from_config(config: BackendConfig) -> Backend:
+    return backend_class(config.kind)(config)
+
+
+def config_for(provider: Provider, **overrides: Any) -> BackendConfig:
+    values = dict(
+        name=provider.name,
+        kind=provider.kind,
+        bucket=provider.bucket,
+        region=provider.region,
+        endpoint=provider.endpoint,
+        credentials=provider.credentials or {},
+        default_storage_class=provider.default_storage_class,
+        options=provider.options or {},
+    )
+    values.update(overrides)
+    return BackendConfig(**values)
+
+
+def backend_for(provider: Provider) -> Backend:
+    """The single factory: a Provider row in, a ready backend out."""
+    return backend_from_config(config_for(provider))

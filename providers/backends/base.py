@@ -1,0 +1,257 @@
+"""The one contract every storage backend implements.
+
+Like rclone's ``fs.Fs`` and django-storages' ``Storage``: small, exact, the same for
+every provider. Backends never see Django models: they are built from a plain
+``BackendConfig`` (see ``providers.backends.backend_for``).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import posixpath
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, ClassVar, TypeVar
+
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+PROBE_PREFIX = ".wedbackup-probe/"
+
+
+class ProviderError(Exception):
+    """Base of the error vocabulary. ``permanent`` decides retry versus reroute."""
+
+    permanent: bool = False
+
+    def __init__(self, message: str, *, permanent: bool | None = None):
+        super().__init__(message)
+        if permanent is not None:
+            self.permanent = permanent
+
+
+class TransientError(ProviderError):
+    """Throttling, 5xx, timeouts, connection resets: worth retrying."""
+
+    permanent = False
+
+
+class PermanentError(ProviderError):
+    """Auth, missing bucket, quota, bad request: reroute and tell staff."""
+
+    permanent = True
+
+
+class ObjectNotFound(PermanentError):
+    """The key does not exist."""
+
+
+class NeedsRestore(PermanentError):
+    """The object sits in an archive class and must be rehydrated before reading."""
+
+
+class IntegrityError(ProviderError):
+    """Checksums disagree. Never accepted; the upload may be retried from source."""
+
+    permanent = False
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    storage_class: str | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+    etag: str | None = None
+    modified: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    latency_ms: float
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Everything a backend needs, decrypted, with no Django in sight."""
+
+    name: str
+    kind: str
+    bucket: str = ""
+    region: str = ""
+    endpoint: str = ""
+    credentials: dict[str, Any] = field(default_factory=dict)
+    default_storage_class: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    part_size: int = DEFAULT_PART_SIZE
+
+
+def validate_key(key: str) -> str:
+    """Reject keys that could escape a prefix or confuse a provider."""
+    if not key or key.startswith("/") or "\x00" in key or "\\" in key:
+        raise PermanentError(f"invalid object key {key!r}")
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+        raise PermanentError(f"invalid object key {key!r}")
+    if posixpath.normpath(key) != key.rstrip("/"):
+        raise PermanentError(f"invalid object key {key!r}")
+    return key
+
+
+class HashingReader:
+    """A read-only stream wrapper that hashes what it hands out.
+
+    It enforces the declared size and, at end of stream, the expected sha256, so a
+    file that changed since ingest (or a corrupted source) raises ``IntegrityError``
+    before any backend can report success.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int, sha256: str | None, algos: tuple[str, ...] = ()):
+        self._stream = stream
+        self.size = size
+        self.expected_sha256 = sha256
+        self.read_bytes = 0
+        self.hashes = {"sha256": hashlib.sha256()}
+        for algo in algos:
+            self.hashes.setdefault(algo, hashlib.new(algo))
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.read_bytes + 1
+        data = self._stream.read(n)
+        if data:
+            self.read_bytes += len(data)
+            if self.read_bytes > self.size:
+                raise IntegrityError(f"source grew beyond the declared {self.size} bytes")
+            for h in self.hashes.values():
+                h.update(data)
+        elif self.read_bytes != self.size:
+            raise IntegrityError(f"source ended at {self.read_bytes} of {self.size} bytes")
+        return data
+
+    def hexdigest(self, algo: str = "sha256") -> str:
+        return self.hashes[algo].hexdigest()
+
+    def check(self) -> None:
+        """Call after the last byte: raise unless size and sha256 match."""
+        if self.read_bytes != self.size:
+            raise IntegrityError(f"read {self.read_bytes} of {self.size} bytes")
+        if self.expected_sha256 and self.hexdigest() != self.expected_sha256:
+            raise IntegrityError("sha256 of the bytes sent differs from the expected sha256")
+
+
+T = TypeVar("T")
+
+
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 4,
+    base_delay: float = 0.2,
+    max_delay: float = 5.0,
+    retry_on: tuple[type[BaseException], ...] = (TransientError,),
+) -> T:
+    """Call ``fn``, retrying transient failures with exponential backoff and full jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except retry_on:
+            if attempt == attempts:
+                raise
+            time.sleep(random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1))))
+    raise AssertionError("unreachable")
+
+
+class Backend(abc.ABC):
+    """The contract. Subclasses set ``kind`` and ``storage_classes``."""
+
+    kind: ClassVar[str]
+    #: Provider-native class names, the first being the default ("" when the provider has none).
+    storage_classes: ClassVar[tuple[str, ...]] = ("",)
+    #: Classes whose objects must be rehydrated before they can be read.
+    archive_classes: ClassVar[frozenset[str]] = frozenset()
+    #: Which optional operations the backend supports (declared, never silently skipped).
+    can_change_class: ClassVar[bool] = False
+    can_restore: ClassVar[bool] = False
+    #: Options a Provider row may carry for this backend; anything else is rejected loudly.
+    known_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: BackendConfig):
+        unknown = set(config.options) - self.known_options
+        if unknown:
+            raise PermanentError(f"{config.name}: unknown option(s) {', '.join(sorted(unknown))}")
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.name}>"
+
+    # -- the operations -------------------------------------------------
+    @abc.abstractmethod
+    def put(
+        self,
+        key: str,
+        stream: IO[bytes],
+        size: int,
+        *,
+        sha256: str,
+        content_type: str = "application/octet-stream",
+        storage_class: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Stream ``size`` bytes to ``key``; return only once the provider's checksum matched."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> IO[bytes]:
+        """A readable binary stream of the object. ``ObjectNotFound`` / ``NeedsRestore``."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Metadata of the object, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object (all versions where the provider keeps them). Missing is a no-op."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Lazily page through objects under ``prefix``."""
+
+    def change_storage_class(self, key: str, storage_class: str) -> ObjectInfo:
+        raise PermanentError(f"{self.kind} cannot change storage classes")
+
+    def request_restore(self, key: str, *, days: int = 2) -> None:
+        raise PermanentError(f"{self.kind} has no archive restore")
+
+    # -- shared helpers ---------------------------------------------------
+    def storage_class_for(self, storage_class: str | None) -> str:
+        """Validate a class name against this backend's list; None means the default."""
+        cls = storage_class or self.config.default_storage_class or self.storage_classes[0]
+        if cls not in self.storage_classes:
+            raise PermanentError(f"{self.kind} has no storage class {cls!r}")
+        return cls
+
+    def probe(self) -> Probe:
+        """Canary write, read back, compare, delete."""
+        started = time.monotonic()
+        key = f"{PROBE_PREFIX}{int(time.time() * 1000)}-{random.randrange(1 << 30)}"
+        payload = f"wedbackup probe {key}".encode()
+        try:
+            import io
+
+            self.put(key, io.BytesIO(payload), len(payload), sha256=hashlib.sha256(payload).hexdigest(),
+                     content_type="text/plain")
+            with self.open(key) as fh:
+                if fh.read() != payload:
+                    raise IntegrityError("probe read back different bytes")
+            self.delete(key)
+        except ProviderError as exc:
+            return Probe(False, (time.monotonic() - started) * 1000, str(exc))
+        except Exception as exc:  # an SDK error we failed to classify is still a failed probe
+            return Probe(False, (time.monotonic() - started) * 1000, f"{type(exc).__name__}: {exc}")
+        return Probe(True, (time.monotonic() - started) * 1000)

@@ -1,0 +1,1 @@
+"""Real local cloud servers on loopback, for the test suite and ``make run``."""
