@@ -257,6 +257,7 @@ class Replica(models.Model):
     temporary = models.BooleanField(default=False, help_text="Extra copy made during a failover.")
     verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    permanent_failure = models.BooleanField(default=False, help_text="Failed for a reason a retry will not fix.")
     attempts = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
