@@ -10,6 +10,9 @@ from .models import Provider
 class ProviderForm(forms.ModelForm):
     """Credentials are write-only: typed in as JSON, never rendered back."""
 
+    endpoint = forms.URLField(required=False, assume_scheme="https",
+                              help_text="Override of the provider's API endpoint (local servers).")
+
     new_credentials = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "size": 80}),

@@ -35,3 +35,32 @@ def staff_client(client, staff_user):
 def plain_client(client, plain_user):
     client.force_login(plain_user)
     return client
+
+
+@pytest.fixture
+def rq_queues(settings):
+    """Empty RQ queues for the test (their registries too)."""
+    import django_rq
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+
+    queues = [django_rq.get_queue(name) for name in settings.QUEUE_NAMES]
+    for q in queues:
+        q.empty()
+        for registry in (FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry):
+            reg = registry(queue=q)
+            for job_id in reg.get_job_ids():
+                reg.remove(job_id, delete_job=True)
+    return queues
+
+
+@pytest.fixture
+def run_workers(rq_queues):
+    """Run a real RQ worker over every queue until they are empty (burst), in this process."""
+    import django_rq
+    from rq import SimpleWorker
+
+    def run(max_jobs: int | None = None) -> None:
+        worker = django_rq.get_worker(*[q.name for q in rq_queues], worker_class=SimpleWorker)
+        worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False)
+
+    return run

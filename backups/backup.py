@@ -1,0 +1,204 @@
+"""A wedding's backup: plan every asset, fan uploads out over workers in batches, finish to policy.
+
+The job runs in rounds. A round plans what is missing (routing, with providers already holding a
+verified copy kept), enqueues upload batches, and a finisher that runs when every batch has ended,
+however it ended. The finisher checks the policy for every asset; anything still short is planned
+again (failed providers avoided) in the next round, up to MAX_ROUNDS. So a worker killed mid-batch,
+a provider that went down, or a revoked key all end the same way: the next round repairs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import django_rq
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+from rq.job import Dependency
+
+from .layout import object_key
+from .models import Asset, BackupJob, Replica, Wedding
+from .placement import asset_traits, provider_states, rules_for, wedding_traits
+from .protection import Copy, protection_gap
+from .routing import route
+from .uploads import replica_is_current, replica_upload
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 25
+MAX_ROUNDS = 4
+ASSET_THREADS = 4
+
+
+def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.Kind.BACKUP) -> BackupJob:
+    """Create a backup (or repair) job and enqueue its first round once the transaction commits."""
+    queue = "critical" if wedding.wedding_day_critical else "default"
+    job = BackupJob.objects.create(wedding=wedding, kind=kind, queue=queue, requested_by=requested_by)
+    transaction.on_commit(lambda: _enqueue(queue, "backups.tasks.backup_round", job.pk, 1))
+    return job
+
+
+def _enqueue(queue: str, func: str, *args, **kwargs):
+    return django_rq.get_queue(queue).enqueue(func, *args, job_timeout=settings.RQ_QUEUES[queue]["DEFAULT_TIMEOUT"],
+                                              **kwargs)
+
+
+@dataclass
+class RoundPlan:
+    uploads: int
+    bytes: int
+    infeasible: dict[str, str]  # relative path -> why
+
+
+def plan_round(job: BackupJob) -> RoundPlan:
+    """Create or refresh the Replica rows each asset still needs. Idempotent."""
+    wedding = job.wedding
+    rules = rules_for(wedding)
+    traits = wedding_traits(wedding)
+    states = provider_states()
+    by_id = {s.id: s for s in states}
+    # The plan we would make with every provider up: copies outside it are temporary (failover) copies.
+    all_up = [replace(s, accepts_work=True, status="active") if s.status == "down" else s for s in states]
+    outage = any(s.status == "down" for s in states)
+    uploads, total, infeasible = 0, 0, {}
+    assets = wedding.assets.filter(missing_since__isnull=True).prefetch_related("replicas")
+    for asset in assets:
+        replicas = {r.provider_id: r for r in asset.replicas.all()}
+        keep = frozenset(pid for pid, r in replicas.items() if replica_is_current(r, asset))
+        # Providers that failed this asset for good are left out; transient failures are retried.
+        usable = [s for s in states if not (s.id in replicas and replicas[s.id].permanent_failure)]
+        plan = route(traits, asset_traits(asset), rules, usable, keep=keep)
+        if not plan.feasible:
+            infeasible[asset.relative_path] = plan.problem
+            continue
+        preferred = set(route(traits, asset_traits(asset), rules, all_up, keep=keep).provider_ids) if outage else None
+        for placement in plan.placements:
+            if placement.provider_id in keep:
+                continue
+            r = replicas.get(placement.provider_id)
+            temporary = preferred is not None and placement.provider_id not in preferred
+            reason = f"{placement.reason} (temporary copy while a provider is down)" if temporary else placement.reason
+            fields = {"object_key": object_key(asset), "storage_class": placement.storage_class,
+                      "region": by_id[placement.provider_id].region, "reason": reason, "temporary": temporary}
+            if r is None:
+                Replica.objects.create(asset=asset, provider_id=placement.provider_id, status=Replica.Status.PLANNED,
+                                       **fields)
+            else:
+                Replica.objects.filter(pk=r.pk).update(status=Replica.Status.PLANNED, permanent_failure=False,
+                                                       **fields)
+            uploads += 1
+            total += asset.size
+    return RoundPlan(uploads, total, infeasible)
+
+
+def backup_round(job_id: int, round_no: int) -> None:
+    """RQ entry: plan one round and fan it out; the finisher runs after every batch, failed or not."""
+    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
+    if job.status == BackupJob.Status.CANCELLED:
+        return
+    if job.started_at is None:
+        BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
+    plan = plan_round(job)
+    pending = list(
+        Asset.objects.filter(wedding=job.wedding, missing_since__isnull=True,
+                             replicas__status=Replica.Status.PLANNED)
+        .distinct().order_by("pk").values_list("pk", flat=True)
+    )
+    BackupJob.objects.filter(pk=job.pk).update(
+        files_planned=F("files_planned") + len(pending), bytes_planned=F("bytes_planned") + plan.bytes,
+        params={**job.params, "round": round_no, "infeasible": plan.infeasible},
+    )
+    batches = [
+        _enqueue(job.queue, "backups.tasks.upload_batch", job.pk, pending[i : i + BATCH_SIZE])
+        for i in range(0, len(pending), BATCH_SIZE)
+    ]
+    depends = Dependency(jobs=batches, allow_failure=True) if batches else None
+    _enqueue(job.queue, "backups.tasks.backup_finish", job.pk, round_no, depends_on=depends)
+
+
+def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
+    """RQ entry: upload every planned replica of these assets, targets of one asset in parallel."""
+    job = BackupJob.objects.get(pk=job_id)
+    if job.status == BackupJob.Status.CANCELLED:
+        return {"cancelled": True}
+    replicas = list(
+        Replica.objects.filter(asset_id__in=asset_ids, status__in=[Replica.Status.PLANNED, Replica.Status.UPLOADING])
+        .select_related("asset__wedding", "provider")
+    )
+    by_asset: dict[int, list[Replica]] = {}
+    for r in replicas:
+        by_asset.setdefault(r.asset_id, []).append(r)
+
+    def upload_one(replica: Replica) -> bool:
+        try:
+            return replica_upload(replica, job=job)
+        finally:
+            close_old_connections()
+
+    with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="upload") as pool:
+        ok = dict(zip((r.pk for r in replicas), pool.map(upload_one, replicas), strict=True))
+    done = sum(all(ok[t.pk] for t in targets) for targets in by_asset.values())
+    failed = len(by_asset) - done
+    BackupJob.objects.filter(pk=job.pk).update(files_done=F("files_done") + done,
+                                               files_failed=F("files_failed") + failed)
+    return {"done": done, "failed": failed}
+
+
+def copy_of(replica: Replica, asset: Asset, state) -> Copy:
+    return Copy(
+        replica.provider_id, state.kind, state.zone, replica.status == Replica.Status.VERIFIED,
+        replica.sha256 == asset.sha256, state.restore_hours.get(replica.storage_class, 0),
+        available=state.status not in ("down", "disabled"),
+    )
+
+
+def asset_gaps(wedding: Wedding) -> dict[int, str]:
+    """Asset id -> what it lacks, for every asset of the wedding below policy (one query for replicas)."""
+    rules = rules_for(wedding)
+    states = {s.id: s for s in provider_states()}
+    gaps = {}
+    assets = wedding.assets.filter(missing_since__isnull=True).prefetch_related("replicas")
+    for asset in assets:
+        copies = [copy_of(r, asset, states[r.provider_id]) for r in asset.replicas.all()]
+        gap = protection_gap(copies, rules, wedding.residency_zone)
+        if gap:
+            gaps[asset.pk] = gap
+    return gaps
+
+
+def backup_finish(job_id: int, round_no: int) -> str:
+    """RQ entry: after a round, either finish (manifests, status) or plan the next round for what is short."""
+    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
+    if job.status == BackupJob.Status.CANCELLED:
+        return job.status
+    gaps = asset_gaps(job.wedding)
+    if gaps and round_no < MAX_ROUNDS:
+        _enqueue(job.queue, "backups.tasks.backup_round", job.pk, round_no + 1)
+        return "next round"
+    from .manifest import manifests_write
+
+    manifest_errors = manifests_write(wedding=job.wedding)
+    total = job.wedding.assets.filter(missing_since__isnull=True).count()
+    paths = dict(Asset.objects.filter(pk__in=gaps).values_list("pk", "relative_path"))
+    errors = dict(
+        Replica.objects.filter(asset__wedding=job.wedding, status=Replica.Status.FAILED)
+        .values_list("asset__relative_path", "last_error")
+    )
+    status = BackupJob.Status.SUCCEEDED
+    if gaps:
+        status = BackupJob.Status.PARTIAL if len(gaps) < total else BackupJob.Status.FAILED
+    summary = "; ".join(f"{paths[a]}: {gap}" + (f" ({errors[paths[a]]})" if paths[a] in errors else "")
+                        for a, gap in list(gaps.items())[:20])
+    if manifest_errors:
+        summary = "; ".join([summary, *manifest_errors]).strip("; ")
+    BackupJob.objects.filter(pk=job.pk).update(
+        status=status, finished_at=timezone.now(), files_done=total - len(gaps), files_failed=len(gaps),
+        files_planned=total, error_summary=summary[:4000],
+        result={"protected": total - len(gaps), "below_policy": len(gaps), "rounds": round_no,
+                "manifest_errors": manifest_errors},
+    )
+    return status
+

@@ -1,0 +1,61 @@
+"""Per-provider upload concurrency shared by every worker on every machine, kept in Redis.
+
+A counting semaphore: a sorted set of holder tokens scored by expiry, so a worker that dies
+while holding a slot frees it when the lease runs out instead of blocking the provider forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+
+import django_rq
+from django.conf import settings
+
+LEASE_SECONDS = 15 * 60
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+
+class SlotTimeout(Exception):
+    pass
+
+
+def _key(provider_id: int) -> str:
+    return f"wedbackup:slots:provider:{provider_id}"
+
+
+@contextlib.contextmanager
+def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 600.0) -> Iterator[None]:
+    """Hold one of ``limit`` upload slots for the provider while the block runs."""
+    conn = django_rq.get_connection("default")
+    limit = limit or settings.WEDBACKUP_PROVIDER_CONCURRENCY
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    delay = 0.01
+    while True:
+        now = time.time()
+        if conn.eval(_ACQUIRE, 1, _key(provider_id), now, limit, now + LEASE_SECONDS, token):
+            break
+        if time.monotonic() > deadline:
+            raise SlotTimeout(f"no upload slot for provider {provider_id} within {wait:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    try:
+        yield
+    finally:
+        conn.zrem(_key(provider_id), token)
+
+
+def slots_in_use(provider_id: int) -> int:
+    conn = django_rq.get_connection("default")
+    conn.zremrangebyscore(_key(provider_id), "-inf", time.time())
+    return conn.zcard(_key(provider_id))

@@ -1,0 +1,137 @@
+"""Verify a wedding's replicas (head + checksum, or a deep re-read), find orphans, and repair to policy."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from providers.backends import backend_for
+from providers.backends.base import Backend, ProviderError
+from providers.models import Provider
+
+from .layout import manifest_key, wedding_prefix
+from .models import BackupJob, Replica, Wedding
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    ok: int = 0
+    mismatched: list[str] = field(default_factory=list)  # "provider: key: why"
+    unreachable: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    orphans_deleted: int = 0
+    repair_job: int | None = None
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _checksums_agree(stored: dict[str, str], reported: dict[str, str]) -> bool:
+    common = set(stored) & set(reported)
+    return all(stored[a].lower() == reported[a].lower() for a in common)
+
+
+def replica_check(replica: Replica, backend: Backend, *, deep: bool) -> str:
+    """Empty when the replica is what we recorded; otherwise why not. ProviderError propagates."""
+    info = backend.head(replica.object_key)
+    if info is None:
+        return "missing on the provider"
+    if info.size != replica.size:
+        return f"size {info.size} differs from the recorded {replica.size}"
+    if info.checksums and not _checksums_agree(replica.checksums, info.checksums):
+        return "provider checksum differs from the recorded one"
+    if deep:
+        digest = hashlib.sha256()
+        with backend.open(replica.object_key) as fh:
+            while chunk := fh.read(READ_CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != replica.sha256:
+            return "sha256 of the stored bytes differs"
+    return ""
+
+
+def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True,
+                   requested_by=None) -> VerifyReport:
+    """Check every verified replica; mismatches are marked failed and a repair job is started."""
+    report = VerifyReport()
+    replicas = (
+        Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
+        .select_related("provider", "asset")
+    )
+    backends: dict[int, Backend] = {}
+    for replica in replicas:
+        backend = backends.setdefault(replica.provider_id, backend_for(replica.provider))
+        report.checked += 1
+        try:
+            problem = replica_check(replica, backend, deep=deep)
+        except ProviderError as exc:
+            report.unreachable.append(f"{replica.provider.name}: {replica.object_key}: {exc}")
+            continue
+        if problem:
+            report.mismatched.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
+            Replica.objects.filter(pk=replica.pk).update(status=Replica.Status.FAILED, last_error=problem,
+                                                         updated=timezone.now())
+        else:
+            report.ok += 1
+    _find_orphans(wedding, report, clean=clean_orphans)
+    if report.mismatched:
+        from .backup import backup_start
+
+        with transaction.atomic():
+            report.repair_job = backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR,
+                                             requested_by=requested_by).pk
+    return report
+
+
+def _find_orphans(wedding: Wedding, report: VerifyReport, *, clean: bool) -> None:
+    """Objects under the wedding's prefix that no replica accounts for (e.g. a crash after upload, before
+    the database write). Deleted only while no backup of the wedding is running, so an in-flight upload
+    is never mistaken for one."""
+    busy = wedding.jobs.filter(status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING],
+                               kind__in=[BackupJob.Kind.BACKUP, BackupJob.Kind.REPAIR, BackupJob.Kind.FAILOVER]
+                               ).exists()
+    for provider in Provider.objects.filter(enabled=True).exclude(status=Provider.Status.DOWN):
+        known = set(
+            Replica.objects.filter(asset__wedding=wedding, provider=provider)
+            .exclude(status=Replica.Status.DELETED).values_list("object_key", flat=True)
+        )
+        known.add(manifest_key(wedding))
+        backend = backend_for(provider)
+        try:
+            for info in backend.list(wedding_prefix(wedding)):
+                if info.key in known:
+                    continue
+                report.orphans.append(f"{provider.name}: {info.key}")
+                if clean and not busy:
+                    backend.delete(info.key)
+                    report.orphans_deleted += 1
+        except ProviderError as exc:
+            report.unreachable.append(f"{provider.name}: listing failed: {exc}")
+
+
+def verify_start(*, wedding: Wedding, deep: bool = False, requested_by=None) -> BackupJob:
+    """Enqueue a verify job (console button)."""
+    import django_rq
+
+    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.VERIFY, queue="bulk",
+                                   params={"deep": deep}, requested_by=requested_by)
+    transaction.on_commit(lambda: django_rq.get_queue("bulk").enqueue("backups.tasks.verify_job", job.pk))
+    return job
+
+
+def verify_job(job_id: int) -> None:
+    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
+    BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
+    report = wedding_verify(wedding=job.wedding, deep=bool(job.params.get("deep")), requested_by=job.requested_by)
+    status = BackupJob.Status.SUCCEEDED if not (report.mismatched or report.unreachable) else BackupJob.Status.PARTIAL
+    BackupJob.objects.filter(pk=job.pk).update(
+        status=status, finished_at=timezone.now(), files_planned=report.checked, files_done=report.ok,
+        files_failed=len(report.mismatched), result=report.as_dict(),
+        error_summary="; ".join(report.mismatched + report.unreachable)[:4000],
+    )
