@@ -1,0 +1,60 @@
+"""`make run`: local clouds, demo data, one RQ worker with the scheduler, and the web console; Ctrl-C stops all."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from backups.backup import backup_start
+from backups.demo import demo_providers_apply, demo_user_ensure, demo_wedding_ensure
+from providers.localservers.fleet import fleet_start
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class Command(BaseCommand):
+    help = "Run WedBackup locally with real local cloud servers and demo data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--no-demo", action="store_true")
+
+    def handle(self, *args, **o):
+        var = settings.VAR_DIR
+        self.stdout.write("Starting local cloud servers (SeaweedFS, Azurite, GCS emulator)...")
+        fleet = fleet_start(var / "localclouds")
+        children: list[subprocess.Popen] = []
+        try:
+            demo_providers_apply(fleet.providers)
+            user, password = demo_user_ensure(var)
+            if not o["no_demo"]:
+                report = demo_wedding_ensure(var)
+                with transaction.atomic():
+                    backup_start(wedding=report.wedding)
+            manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+            children.append(subprocess.Popen([*manage, "rqworker", *settings.QUEUE_NAMES, "--with-scheduler"]))
+            children.append(subprocess.Popen([*manage, "runserver", o["addr"], "--noreload"]))
+            self.stdout.write(self.style.SUCCESS(
+                f"\nWedBackup console: http://{o['addr']}/   admin: http://{o['addr']}/admin/\n"
+                f"Log in as {user} / {password}\nCtrl-C stops everything.\n"))
+            signal.signal(signal.SIGTERM, _interrupt)
+            while all(c.poll() is None for c in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            fleet.stop()
+            self.stdout.write("Stopped.")
