@@ -49,6 +49,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C (or SIGTERM) must not cut the clean-up short and orphan the servers.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for child in children:
                 child.terminate()
             for child in children:
