@@ -35,6 +35,8 @@ def backend_from_config(config: BackendConfig) -> Backend:
 
 
 def config_for(provider: Provider, **overrides: Any) -> BackendConfig:
+    from django.conf import settings
+
     values = dict(
         name=provider.name,
         kind=provider.kind,
@@ -44,6 +46,7 @@ def config_for(provider: Provider, **overrides: Any) -> BackendConfig:
         credentials=provider.credentials or {},
         default_storage_class=provider.default_storage_class,
         options=provider.options or {},
+        part_size=settings.WEDBACKUP_PART_SIZE,
     )
     values.update(overrides)
     return BackendConfig(**values)
