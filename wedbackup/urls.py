@@ -2,9 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from . import web
+
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("assets/<str:name>", web.asset, name="asset"),
+    path("providers/", include("providers.urls")),
+    path("costs/", include("costs.urls")),
+    path("", include("backups.urls")),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -68,12 +69,11 @@ class RunningServer:
 
     def start(self, *, timeout: float = 60.0) -> RunningServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.workdir / f"{self.name}.log", "ab")
-        self.proc = subprocess.Popen(
-            self.argv, cwd=self.workdir, env={**os.environ, **self.env},
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
+        with open(self.workdir / f"{self.name}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.workdir, env={**os.environ, **self.env},
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
         try:
             wait_for_port(self.port, timeout=timeout, proc=self.proc)
         except Exception:
@@ -89,10 +89,8 @@ class RunningServer:
         # SIGKILL on purpose: SeaweedFS can take seconds (or hang) on SIGTERM.
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=30)
         self.proc = None
 

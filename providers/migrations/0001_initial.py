@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import providers.crypto
 from django.db import migrations, models
+
+import providers.crypto
 
 
 class Migration(migrations.Migration):
