@@ -21,7 +21,7 @@ from django.utils import timezone
 from rq.job import Dependency
 
 from .layout import object_key
-from .models import Asset, BackupJob, Replica, Wedding
+from .models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from .placement import asset_traits, provider_states, rules_for, wedding_traits
 from .protection import Copy, protection_gap
 from .routing import route
@@ -56,7 +56,9 @@ class RoundPlan:
 def plan_round(job: BackupJob) -> RoundPlan:
     """Create or refresh the Replica rows each asset still needs. Idempotent."""
     wedding = job.wedding
-    rules = rules_for(wedding)
+    policy = BackupPolicy.default()
+    rules = rules_for(wedding, policy)
+    encrypt = bool(policy.for_plan(wedding.plan)["client_side_encryption"])
     traits = wedding_traits(wedding)
     states = provider_states()
     by_id = {s.id: s for s in states}
@@ -82,7 +84,8 @@ def plan_round(job: BackupJob) -> RoundPlan:
             temporary = preferred is not None and placement.provider_id not in preferred
             reason = f"{placement.reason} (temporary copy while a provider is down)" if temporary else placement.reason
             fields = {"object_key": object_key(asset), "storage_class": placement.storage_class,
-                      "region": by_id[placement.provider_id].region, "reason": reason, "temporary": temporary}
+                      "region": by_id[placement.provider_id].region, "reason": reason, "temporary": temporary,
+                      "encrypted": encrypt}
             if r is None:
                 Replica.objects.create(asset=asset, provider_id=placement.provider_id, status=Replica.Status.PLANNED,
                                        **fields)

@@ -12,6 +12,7 @@ from providers.backends import backend_for
 from providers.backends.base import ProviderError
 from providers.models import Provider
 
+from . import encryption
 from .layout import manifest_key
 from .models import Replica, Wedding
 
@@ -23,7 +24,7 @@ def manifest_for(wedding: Wedding, provider: Provider) -> dict:
         Replica.objects.filter(asset__wedding=wedding, provider=provider, status=Replica.Status.VERIFIED)
         .select_related("asset").order_by("object_key")
     )
-    return {
+    manifest = {
         "format": FORMAT,
         "wedding": {"slug": wedding.slug, "couple": wedding.couple, "date": wedding.date.isoformat(),
                     "country": wedding.country, "residency": wedding.residency_zone},
@@ -31,11 +32,19 @@ def manifest_for(wedding: Wedding, provider: Provider) -> dict:
         "generated_at": timezone.now().isoformat(),
         "files": [
             {"path": r.asset.relative_path, "key": r.object_key, "kind": r.asset.kind, "size": r.size,
-             "sha256": r.sha256, "storage_class": r.storage_class,
+             "sha256": r.sha256, "storage_class": r.storage_class, "encrypted": r.encrypted,
              "captured_at": r.asset.captured_at.isoformat() if r.asset.captured_at else None}
             for r in replicas
         ],
     }
+    if any(f["encrypted"] for f in manifest["files"]):
+        # Enough to decrypt with the master key alone: the data key travels wrapped, never in the clear.
+        manifest["encryption"] = {
+            "algorithm": encryption.ALGORITHM, "object_format": "MAGIC 'WBE1' | 12-byte nonce | ciphertext | tag",
+            "master_key_id": encryption.master_key_id(), "wrapped_data_key": wedding.wrapped_data_key,
+            "note": "sizes and sha256 are of the plaintext",
+        }
+    return manifest
 
 
 def manifests_write(*, wedding: Wedding) -> list[str]:

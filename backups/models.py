@@ -36,6 +36,8 @@ class Wedding(models.Model):
     sharing_allowed = models.BooleanField(default=False, help_text="The couple allowed shared links.")
     shared_link = models.URLField(blank=True)
     source_path = models.CharField(max_length=1024, blank=True, help_text="Folder the wedding was imported from.")
+    # The wedding's data key, wrapped by the master key (client-side encryption); never the key itself.
+    wrapped_data_key = models.TextField(blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -255,6 +257,7 @@ class Replica(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
     reason = models.TextField(blank=True, help_text="Why the file is on this provider, in this class.")
     temporary = models.BooleanField(default=False, help_text="Extra copy made during a failover.")
+    encrypted = models.BooleanField(default=False, help_text="Stored encrypted client-side (AES-256-GCM).")
     verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     permanent_failure = models.BooleanField(default=False, help_text="Failed for a reason a retry will not fix.")

@@ -14,10 +14,9 @@ from providers.backends import backend_for
 from providers.backends.base import Backend, NeedsRestore, ProviderError
 from providers.models import Provider
 
+from . import encryption
 from .models import Asset, Replica, Wedding
 from .placement import provider_states
-
-READ_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -58,8 +57,9 @@ def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], back
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".restore-")
         try:
             digest = hashlib.sha256()
+            key = encryption.wedding_data_key(asset.wedding) if replica.encrypted else None
             with os.fdopen(fd, "wb") as out, backend.open(replica.object_key) as src:
-                while chunk := src.read(READ_CHUNK):
+                for chunk in encryption.plaintext_chunks(src, encrypted=replica.encrypted, data_key=key):
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()

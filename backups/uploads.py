@@ -11,6 +11,7 @@ from django.utils import timezone
 from providers.backends import backend_for
 from providers.backends.base import Backend, IntegrityError, ProviderError
 
+from . import encryption
 from .layout import object_key
 from .limits import provider_slot
 from .models import Asset, BackupJob, Replica
@@ -44,12 +45,8 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
     error: ProviderError | SourceChanged | OSError | None = None
     for _attempt in range(INTEGRITY_ATTEMPTS):
         try:
-            with provider_slot(replica.provider_id), open(Path(asset.source_location), "rb") as fh:
-                info = backend.put(
-                    key, fh, asset.size, sha256=asset.sha256, content_type=asset.content_type,
-                    storage_class=replica.storage_class or None,
-                    metadata={"sha256": asset.sha256, "wedding": asset.wedding.slug},
-                )
+            with provider_slot(replica.provider_id):
+                info = _put(backend, key, replica, asset)
         except IntegrityError as exc:
             # A flipped byte in transit or a source that changed: re-read and retry; never accepted.
             error = exc
@@ -78,6 +75,25 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
         BackupJob.objects.filter(pk=job.pk).update(bytes_failed=F("bytes_failed") + asset.size)
     log.warning("upload of %s to %s failed: %s", asset.relative_path, replica.provider.name, _describe(error))
     return False
+
+
+def _put(backend: Backend, key: str, replica: Replica, asset: Asset):
+    """One streamed put of the source file, encrypted client-side when the replica says so."""
+    source = Path(asset.source_location)
+    metadata = {"sha256": asset.sha256, "wedding": asset.wedding.slug}
+    if not replica.encrypted:
+        with open(source, "rb") as fh:
+            return backend.put(key, fh, asset.size, sha256=asset.sha256, content_type=asset.content_type,
+                               storage_class=replica.storage_class or None, metadata=metadata)
+    data_key = encryption.wedding_data_key(asset.wedding)
+    with open(source, "rb") as fh:  # first pass: the stored form's sha256, declared to the provider up front
+        stored_sha = encryption.stored_sha256(fh, data_key, asset.sha256)
+    with open(source, "rb") as fh:
+        reader = encryption.EncryptingReader(fh, data_key, asset.sha256)
+        metadata["encryption"] = encryption.ALGORITHM
+        return backend.put(key, reader, asset.size + encryption.OVERHEAD, sha256=stored_sha,
+                           content_type="application/octet-stream", storage_class=replica.storage_class or None,
+                           metadata=metadata)
 
 
 def _source_changed(asset: Asset) -> bool:

@@ -9,13 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from providers.backends import backend_for
-from providers.backends.base import Backend, ProviderError
+from providers.backends.base import Backend, IntegrityError, ProviderError
 from providers.models import Provider
 
+from . import encryption
 from .layout import manifest_key, wedding_prefix
 from .models import BackupJob, Replica, Wedding
-
-READ_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -48,9 +47,13 @@ def replica_check(replica: Replica, backend: Backend, *, deep: bool) -> str:
         return "provider checksum differs from the recorded one"
     if deep:
         digest = hashlib.sha256()
+        key = encryption.wedding_data_key(replica.asset.wedding) if replica.encrypted else None
         with backend.open(replica.object_key) as fh:
-            while chunk := fh.read(READ_CHUNK):
-                digest.update(chunk)
+            try:
+                for chunk in encryption.plaintext_chunks(fh, encrypted=replica.encrypted, data_key=key):
+                    digest.update(chunk)
+            except IntegrityError as exc:
+                return str(exc)
         if digest.hexdigest() != replica.sha256:
             return "sha256 of the stored bytes differs"
     return ""
@@ -62,7 +65,7 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
     report = VerifyReport()
     replicas = (
         Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
-        .select_related("provider", "asset")
+        .select_related("provider", "asset__wedding")
     )
     backends: dict[int, Backend] = {}
     for replica in replicas:

@@ -26,6 +26,14 @@ if not CREDENTIALS_KEYS:
         raise ConfigError("WEDBACKUP_CREDENTIALS_KEY must be set in production")
     CREDENTIALS_KEYS = [local_secret(VAR_DIR, "credentials_key", lambda: Fernet.generate_key().decode())]
 
+# AES-256 master key (url-safe base64 of 32 bytes) that wraps each wedding's data key for client-side
+# encryption. Losing it loses every encrypted backup: keep it outside the database and back it up.
+ENCRYPTION_MASTER_KEY = env_str("WEDBACKUP_ENCRYPTION_KEY")
+if not ENCRYPTION_MASTER_KEY:
+    if env_bool("WEDBACKUP_REQUIRE_SECRETS", False):
+        raise ConfigError("WEDBACKUP_ENCRYPTION_KEY must be set in production")
+    ENCRYPTION_MASTER_KEY = local_secret(VAR_DIR, "encryption_key", lambda: Fernet.generate_key().decode())
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -164,3 +164,43 @@ def test_the_commands_drive_the_same_functions(folders, three_folders, run_worke
     assert (verified["checked"], verified["ok"], verified["mismatched"]) == (9, 9, [])
     call_command("restore_wedding", wedding_id, "--to", str(tmp_path / "r"), "--json")
     assert (tmp_path / "r" / "docs" / "contract.pdf").read_bytes() == b"%PDF-1.4 contract"
+
+
+def test_client_side_encryption_keeps_plaintext_off_the_providers(folders, three_folders, run_workers, tmp_path):
+    policy = BackupPolicy.default()
+    policy.client_side_encryption = True
+    policy.save()
+    wedding = wedding_from(folders)
+    job = backup_start(wedding=wedding)
+    run_workers()
+    job.refresh_from_db()
+    assert job.status == BackupJob.Status.SUCCEEDED, job.error_summary
+    plain = (folders / "docs" / "contract.pdf").read_bytes()
+    root = Path(three_folders[0].bucket)
+    stored = (root / f"weddings/{wedding.slug}/document/docs/contract.pdf").read_bytes()
+    assert stored.startswith(b"WBE1") and b"contract" not in stored and len(stored) == len(plain) + 32
+    manifest = json.loads((root / f"weddings/{wedding.slug}/MANIFEST.json").read_text())
+    assert manifest["encryption"]["algorithm"] == "AES-256-GCM"
+    assert manifest["encryption"]["wrapped_data_key"] and all(f["encrypted"] for f in manifest["files"])
+    assert wedding_verify(wedding=wedding, deep=True).mismatched == []
+    report = wedding_restore(wedding=wedding, to=tmp_path / "restored")
+    assert report.failed == {}
+    assert (tmp_path / "restored" / "docs" / "contract.pdf").read_bytes() == plain
+
+
+def test_a_tampered_encrypted_copy_is_caught_and_restore_falls_back(folders, three_folders, run_workers, tmp_path):
+    policy = BackupPolicy.default()
+    policy.client_side_encryption = True
+    policy.save()
+    wedding = wedding_from(folders)
+    backup_start(wedding=wedding)
+    run_workers()
+    victim = Path(three_folders[0].bucket) / f"weddings/{wedding.slug}/document/docs/contract.pdf"
+    data = bytearray(victim.read_bytes())
+    data[20] ^= 0x01
+    victim.write_bytes(bytes(data))
+    report = wedding_restore(wedding=wedding, to=tmp_path / "restored")
+    assert report.failed == {} and report.fallbacks == 1
+    assert (tmp_path / "restored" / "docs" / "contract.pdf").read_bytes() == (folders / "docs/contract.pdf").read_bytes()
+    mismatched = wedding_verify(wedding=wedding, deep=True).mismatched
+    assert len(mismatched) == 1 and "failed authentication" in mismatched[0]

@@ -1,0 +1,217 @@
+"""The console's read side for weddings and jobs: aggregate queries, a bounded number per page.
+
+Protection in SQL. `protection.protection_gap` is the authority; the console needs the same answer for
+a whole fleet at once, so it counts in the database, per asset (files gone from the source excluded,
+as in `backup.asset_gaps`): "good" replicas (verified, holding the asset's current sha256, on an enabled
+provider that is not down), the distinct provider kinds among them, and how many of them lie in the
+wedding's residency zone. An asset is at risk when, under the default policy's rules for the wedding's
+plan, good copies < min_copies, or kinds < min_distinct_providers, or (residency enforced, wedding
+restricted to a zone) a good copy lies outside the zone. Simplification: the "restorable within
+max_restore_hours" rule is not checked here (restore hours live in the price catalog, not the database).
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
+
+from providers.models import Provider
+from providers.residency import NONE
+
+from .models import Asset, BackupJob, BackupPolicy, Plan, Replica, Wedding
+
+REACHABLE = [Provider.Status.ACTIVE, Provider.Status.DEGRADED, Provider.Status.DRAINING]
+ACTIVE_JOBS = [BackupJob.Status.QUEUED, BackupJob.Status.RUNNING]
+FAILED_JOBS = [BackupJob.Status.FAILED, BackupJob.Status.PARTIAL]
+WEDDINGS_PER_PAGE = 25
+REPLICAS_PER_PAGE = 100
+
+
+def policy_rules() -> dict[str, dict]:
+    """The default policy's effective rules per plan (an unsaved default when none exists: a GET never writes)."""
+    policy = BackupPolicy.objects.filter(is_default=True).first() or BackupPolicy(name="default")
+    return {plan: policy.for_plan(plan) for plan in Plan.values}
+
+
+def _good(prefix: str = "replicas__") -> Q:
+    return Q(**{
+        f"{prefix}status": Replica.Status.VERIFIED,
+        f"{prefix}sha256": F("sha256"),
+        f"{prefix}provider__enabled": True,
+        f"{prefix}provider__status__in": REACHABLE,
+    })
+
+
+def _plan_risk(rules: dict) -> Q:
+    risk = Q(good_copies__lt=int(rules["min_copies"])) | Q(good_kinds__lt=int(rules["min_distinct_providers"]))
+    if rules["enforce_residency"]:
+        risk |= ~Q(wedding__residency_zone=NONE) & Q(good_in_zone__lt=F("good_copies"))
+    return risk
+
+
+def asset_health(rules: dict[str, dict]) -> QuerySet[Asset]:
+    """Assets still in the source, each annotated with good_copies, good_kinds, good_in_zone and at_risk."""
+    good = _good()
+    return (
+        Asset.objects.filter(missing_since__isnull=True)
+        .annotate(
+            good_copies=Count("replicas", filter=good),
+            good_kinds=Count("replicas__provider__kind", filter=good, distinct=True),
+            good_in_zone=Count("replicas", filter=good & Q(
+                replicas__provider__residency_zone=F("wedding__residency_zone"))),
+        )
+        .annotate(at_risk=Case(
+            *[When(Q(wedding__plan=plan) & _plan_risk(r), then=Value(True)) for plan, r in rules.items()],
+            default=Value(False), output_field=BooleanField(),
+        ))
+    )
+
+
+def protection_summary(rules: dict[str, dict] | None = None, weddings: QuerySet[Wedding] | None = None) -> dict:
+    """Protected vs at-risk assets, bytes and weddings (one aggregate query over assets and replicas)."""
+    assets = asset_health(rules or policy_rules())
+    if weddings is not None:
+        assets = assets.filter(wedding__in=weddings)
+    risky = Q(at_risk=True)
+    totals = assets.aggregate(
+        assets=Count("id"), assets_at_risk=Count("id", filter=risky),
+        bytes=Coalesce(Sum("size"), 0), bytes_at_risk=Coalesce(Sum("size", filter=risky), 0),
+        weddings=Count("wedding_id", distinct=True), weddings_at_risk=Count("wedding_id", filter=risky, distinct=True),
+    )
+    totals["assets_protected"] = totals["assets"] - totals["assets_at_risk"]
+    totals["bytes_protected"] = totals["bytes"] - totals["bytes_at_risk"]
+    totals["weddings_protected"] = totals["weddings"] - totals["weddings_at_risk"]
+    return totals
+
+
+def active_jobs(limit: int = 20) -> list[BackupJob]:
+    return list(BackupJob.objects.filter(status__in=ACTIVE_JOBS).select_related("wedding")[:limit])
+
+
+def failed_jobs(limit: int = 50) -> list[BackupJob]:
+    return list(BackupJob.objects.filter(status__in=FAILED_JOBS).select_related("wedding")[:limit])
+
+
+def weddings_filtered(*, q: str = "", residency: str = "", plan: str = "", status: str = "") -> QuerySet[Wedding]:
+    """The weddings list: search, filters, and per row bytes, files, good copies and an at-risk flag.
+
+    Every column is a correlated subquery, so PostgreSQL computes them only for the page shown."""
+    rules = policy_rules()
+    current = Asset.objects.filter(wedding=OuterRef("pk"), missing_since__isnull=True)
+    good_replicas = Replica.objects.filter(
+        asset__wedding=OuterRef("pk"), asset__missing_since__isnull=True, status=Replica.Status.VERIFIED,
+        sha256=F("asset__sha256"), provider__enabled=True, provider__status__in=REACHABLE,
+    )
+    weddings = Wedding.objects.annotate(
+        at_risk=Exists(asset_health(rules).filter(wedding=OuterRef("pk"), at_risk=True)),
+        total_bytes=Coalesce(Subquery(current.values("wedding").annotate(s=Sum("size")).values("s")), 0),
+        files=Coalesce(Subquery(current.values("wedding").annotate(n=Count("id")).values("n")), 0),
+        good_copies=Coalesce(Subquery(good_replicas.values("asset__wedding").annotate(n=Count("id")).values("n")),
+                             0, output_field=IntegerField()),
+    )
+    weddings = weddings.annotate(copies_per_file=Case(
+        When(files=0, then=Value(None)), default=Cast("good_copies", FloatField()) / F("files"),
+        output_field=FloatField(),
+    ))
+    if q:
+        weddings = weddings.filter(Q(couple__icontains=q) | Q(slug__icontains=q))
+    if residency:
+        weddings = weddings.filter(residency_zone=residency)
+    if plan:
+        weddings = weddings.filter(plan=plan)
+    if status == "at-risk":
+        weddings = weddings.filter(at_risk=True)
+    elif status == "protected":
+        weddings = weddings.filter(at_risk=False)
+    return weddings
+
+
+def weddings_page(*, page: str | int = 1, **filters) -> Page:
+    return Paginator(weddings_filtered(**filters), WEDDINGS_PER_PAGE).get_page(page)
+
+
+def wedding_distribution(wedding: Wedding) -> list[dict]:
+    """Verified bytes and files by provider and storage class (the detail page's stacked bar)."""
+    return list(
+        Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
+        .values("provider__name", "storage_class")
+        .annotate(bytes=Sum("size"), files=Count("id"))
+        .order_by("provider__name", "storage_class")
+    )
+
+
+def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1) -> dict:
+    """Everything the wedding page shows; a fixed number of queries whatever the wedding's size."""
+    from costs.models import Optimization
+
+    rules = policy_rules()
+    replicas = (
+        Replica.objects.filter(asset__wedding=wedding)
+        .select_related("asset", "provider")
+        .order_by("asset__relative_path", "provider__name")
+    )
+    return {
+        "wedding": wedding,
+        "rules": rules[wedding.plan] if wedding.plan in rules else rules[Plan.STANDARD],
+        "summary": protection_summary(rules, Wedding.objects.filter(pk=wedding.pk)),
+        "at_risk_assets": list(
+            asset_health(rules).filter(wedding=wedding, at_risk=True).order_by("relative_path")[:20]
+        ),
+        "distribution": wedding_distribution(wedding),
+        "replicas": Paginator(replicas, REPLICAS_PER_PAGE).get_page(replica_page),
+        "jobs": list(wedding.jobs.select_related("requested_by")[:20]),
+        "optimizations": list(Optimization.objects.filter(wedding=wedding).select_related("applied_by")[:10]),
+    }
+
+
+def job_status(job: BackupJob) -> dict:
+    """What the progress poller needs."""
+    return {
+        "id": job.pk, "kind": job.kind, "status": job.status, "active": job.is_active,
+        "percent": job.progress_percent,
+        "files": {"planned": job.files_planned, "done": job.files_done, "failed": job.files_failed},
+        "bytes": {"planned": job.bytes_planned, "done": job.bytes_done, "failed": job.bytes_failed},
+        "error": job.error_summary[:500],
+    }
+
+
+def overview() -> dict:
+    """The overview page: protection, providers (tiles and replicas chart), running jobs, monthly cost."""
+    from costs.queries import cost_summary
+    from providers.queries import providers_with_usage
+
+    return {
+        "summary": protection_summary(),
+        "weddings_total": Wedding.objects.count(),
+        "providers": list(providers_with_usage()),
+        "jobs": active_jobs(),
+        "costs": cost_summary(),
+    }
+
+
+def jobs_page() -> dict:
+    """The jobs page: queue depths (Redis), active and failed jobs."""
+    import django_rq
+    from django.conf import settings
+
+    return {
+        "queues": [{"name": name, "count": django_rq.get_queue(name).count} for name in settings.QUEUE_NAMES],
+        "active": active_jobs(50),
+        "failed": failed_jobs(),
+    }

@@ -1,0 +1,83 @@
+"""Console pages for the fleet and for weddings. Each view parses input, calls one function, renders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from providers.residency import ZONES
+from wedbackup.web import staff_post, staff_required
+
+from . import charts, queries
+from .models import Plan, Wedding
+
+STATUSES = [("protected", "Protected"), ("at-risk", "At risk")]
+
+
+@staff_required
+def overview(request: HttpRequest) -> HttpResponse:
+    context = queries.overview()
+    context["charts"] = [
+        {"id": "chart-protection", "figure": charts.protection_figure(context["summary"])},
+        {"id": "chart-replicas", "figure": charts.replicas_per_provider_figure(context["providers"])},
+    ]
+    if context["costs"]:
+        from costs.charts import now_vs_optimised_figure
+
+        context["charts"].append({"id": "chart-costs", "figure": now_vs_optimised_figure(context["costs"])})
+    return render(request, "backups/overview.html", context)
+
+
+@staff_required
+def wedding_list(request: HttpRequest) -> HttpResponse:
+    filters = {key: request.GET.get(key, "").strip() for key in ("q", "residency", "plan", "status")}
+    page = queries.weddings_page(page=request.GET.get("page", 1), **filters)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "backups/wedding_list.html", {
+        "page": page, "filters": filters, "query": query.urlencode(),
+        "zones": ZONES, "plans": Plan.choices, "statuses": STATUSES,
+    })
+
+
+@staff_required
+def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    wedding = get_object_or_404(Wedding, slug=slug)
+    context = queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1))
+    context["charts"] = [{"id": "chart-distribution", "figure": charts.distribution_figure(context["distribution"])}]
+    return render(request, "backups/wedding_detail.html", context)
+
+
+@staff_post
+def wedding_backup(request: HttpRequest, slug: str) -> HttpResponse:
+    from .backup import backup_start
+
+    job = backup_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
+    messages.success(request, f"Backup job #{job.pk} queued.")
+    return redirect("backups:wedding", slug=slug)
+
+
+@staff_post
+def wedding_verify(request: HttpRequest, slug: str) -> HttpResponse:
+    from .verify import verify_start
+
+    job = verify_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
+    messages.success(request, f"Verify job #{job.pk} queued.")
+    return redirect("backups:wedding", slug=slug)
+
+
+@staff_post
+def wedding_restore(request: HttpRequest, slug: str) -> HttpResponse:
+    """Restore every file into a zip and send it; the temporary folder goes when the download ends."""
+    from .restore import wedding_zip
+    from .zipdownload import zip_response
+
+    wedding = get_object_or_404(Wedding, slug=slug)
+    result = wedding_zip(wedding)
+    path, report = result if isinstance(result, tuple) else (result, None)
+    if report is not None and report.failed and not report.restored:
+        messages.error(request, f"Restore failed for all {len(report.failed)} files: "
+                                f"{next(iter(report.failed.values()))}")
+        return redirect("backups:wedding", slug=slug)
+    return zip_response(path, f"{wedding.slug}.zip", failed=len(report.failed) if report else 0)

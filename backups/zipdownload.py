@@ -1,0 +1,35 @@
+"""Send a restore zip and remove its temporary folder once the response is closed."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.http import FileResponse
+
+
+class _RemovingFile:
+    """A read-only file that deletes its temporary folder when closed (after the last byte is sent)."""
+
+    def __init__(self, path: Path):
+        self._file = path.open("rb")
+        self._folder = path.parent
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def close(self) -> None:
+        self._file.close()
+        temp_root = Path(tempfile.gettempdir()).resolve()
+        if self._folder.resolve().is_relative_to(temp_root) and self._folder.resolve() != temp_root:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def zip_response(path: Path, filename: str, *, failed: int = 0) -> FileResponse:
+    size = path.stat().st_size
+    response = FileResponse(_RemovingFile(path), as_attachment=True, filename=filename,
+                            content_type="application/zip")
+    response["Content-Length"] = str(size)
+    response["X-Restore-Failed-Files"] = str(failed)
+    return response
