@@ -13,16 +13,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WEDBACKUP_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
+# Production: secrets must come from the environment and the secure defaults below apply.
+PRODUCTION = env_bool("WEDBACKUP_PRODUCTION", False)
+if PRODUCTION and DEBUG:
+    raise ConfigError("DEBUG must be off when WEDBACKUP_PRODUCTION is on")
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("WEDBACKUP_REQUIRE_SECRETS", False):
+    if PRODUCTION:
         raise ConfigError("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = local_secret(VAR_DIR, "secret_key", new_django_secret)
 
 # Fernet key (or comma-separated keys, newest first, for rotation) for provider credentials.
 CREDENTIALS_KEYS = env_list("WEDBACKUP_CREDENTIALS_KEY", [])
 if not CREDENTIALS_KEYS:
-    if env_bool("WEDBACKUP_REQUIRE_SECRETS", False):
+    if PRODUCTION:
         raise ConfigError("WEDBACKUP_CREDENTIALS_KEY must be set in production")
     CREDENTIALS_KEYS = [local_secret(VAR_DIR, "credentials_key", lambda: Fernet.generate_key().decode())]
 
@@ -30,7 +34,7 @@ if not CREDENTIALS_KEYS:
 # encryption. Losing it loses every encrypted backup: keep it outside the database and back it up.
 ENCRYPTION_MASTER_KEY = env_str("WEDBACKUP_ENCRYPTION_KEY")
 if not ENCRYPTION_MASTER_KEY:
-    if env_bool("WEDBACKUP_REQUIRE_SECRETS", False):
+    if PRODUCTION:
         raise ConfigError("WEDBACKUP_ENCRYPTION_KEY must be set in production")
     ENCRYPTION_MASTER_KEY = local_secret(VAR_DIR, "encryption_key", lambda: Fernet.generate_key().decode())
 
@@ -122,12 +126,14 @@ WEDBACKUP_PART_SIZE = env_int("WEDBACKUP_PART_SIZE", 8 * 1024 * 1024)
 WEDBACKUP_PROVIDER_CONCURRENCY = env_int("WEDBACKUP_PROVIDER_CONCURRENCY", 4)
 WEDBACKUP_HEALTH_INTERVAL = env_int("WEDBACKUP_HEALTH_INTERVAL", 30)
 
-if not DEBUG:
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 
 LOGGING = {
     "version": 1,

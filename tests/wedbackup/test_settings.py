@@ -46,7 +46,7 @@ def test_redis_url_feeds_every_queue(tmp_path):
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path):
-    env = {"WEDBACKUP_REQUIRE_SECRETS": "1", "SECRET_KEY": "", "WEDBACKUP_CREDENTIALS_KEY": ""}
+    env = {"WEDBACKUP_PRODUCTION": "1", "SECRET_KEY": "", "WEDBACKUP_CREDENTIALS_KEY": ""}
     with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
         load_settings(tmp_path, **env)
 
@@ -68,3 +68,25 @@ def test_env_helpers_fail_loudly_on_bad_values(monkeypatch):
         env_int("X_INT", 1)
     monkeypatch.setenv("X_LIST", "a, b,,c")
     assert env_list("X_LIST", []) == ["a", "b", "c"]
+
+
+def production_env(tmp_path) -> dict:
+    from cryptography.fernet import Fernet
+
+    return {"WEDBACKUP_PRODUCTION": "1", "DEBUG": "0", "SECRET_KEY": "s" * 30 + "-Unique-Enough-Secret-Key-0123",
+            "WEDBACKUP_CREDENTIALS_KEY": Fernet.generate_key().decode(),
+            "WEDBACKUP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "backup.example.com",
+            "WEDBACKUP_VAR_DIR": str(tmp_path)}
+
+
+def test_production_settings_pass_the_deploy_checks(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **production_env(tmp_path)}
+    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout
+
+
+def test_production_refuses_debug(tmp_path):
+    with pytest.raises(RuntimeError, match="DEBUG must be off"):
+        load_settings(tmp_path, **{**production_env(tmp_path), "DEBUG": "1"})
