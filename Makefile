@@ -5,12 +5,14 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 .PHONY: run test lint install redis clean
 
 .venv/.installed: requirements.txt
+	@scripts/ensure_system.sh
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@scripts/ensure_system.sh
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -20,8 +22,8 @@ redis:
 	@scripts/ensure_redis.sh
 
 run: install redis
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py runlocal
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runlocal
 
 test: install redis
 	@scripts/ensure_postgres.sh
