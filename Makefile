@@ -27,6 +27,7 @@ run: install redis
 
 test: install redis
 	@scripts/ensure_postgres.sh
+	@scripts/ensure_chromium.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
