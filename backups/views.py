@@ -71,12 +71,13 @@ def wedding_verify(request: HttpRequest, slug: str) -> HttpResponse:
 def wedding_restore(request: HttpRequest, slug: str) -> HttpResponse:
     """Restore every file into a zip and send it; the temporary folder goes when the download ends."""
     from .restore import wedding_zip
-    from .zipdownload import zip_response
+    from .zipdownload import discard, zip_response
 
     wedding = get_object_or_404(Wedding, slug=slug)
     result = wedding_zip(wedding)
     path, report = result if isinstance(result, tuple) else (result, None)
     if report is not None and report.failed and not report.restored:
+        discard(path)
         messages.error(request, f"Restore failed for all {len(report.failed)} files: "
                                 f"{next(iter(report.failed.values()))}")
         return redirect("backups:wedding", slug=slug)

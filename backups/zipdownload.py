@@ -14,16 +14,21 @@ class _RemovingFile:
 
     def __init__(self, path: Path):
         self._file = path.open("rb")
-        self._folder = path.parent
+        self._path = path
 
     def read(self, size: int = -1) -> bytes:
         return self._file.read(size)
 
     def close(self) -> None:
         self._file.close()
-        temp_root = Path(tempfile.gettempdir()).resolve()
-        if self._folder.resolve().is_relative_to(temp_root) and self._folder.resolve() != temp_root:
-            shutil.rmtree(self._folder, ignore_errors=True)
+        discard(self._path)
+
+
+def discard(path: Path) -> None:
+    """Remove the temporary folder a restore zip was built in (only ever below the temp directory)."""
+    folder, temp_root = path.parent.resolve(), Path(tempfile.gettempdir()).resolve()
+    if folder.is_relative_to(temp_root) and folder != temp_root:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def zip_response(path: Path, filename: str, *, failed: int = 0) -> FileResponse:

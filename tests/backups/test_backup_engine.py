@@ -201,6 +201,7 @@ def test_a_tampered_encrypted_copy_is_caught_and_restore_falls_back(folders, thr
     victim.write_bytes(bytes(data))
     report = wedding_restore(wedding=wedding, to=tmp_path / "restored")
     assert report.failed == {} and report.fallbacks == 1
-    assert (tmp_path / "restored" / "docs" / "contract.pdf").read_bytes() == (folders / "docs/contract.pdf").read_bytes()
+    restored = (tmp_path / "restored" / "docs" / "contract.pdf").read_bytes()
+    assert restored == (folders / "docs/contract.pdf").read_bytes()
     mismatched = wedding_verify(wedding=wedding, deep=True).mismatched
     assert len(mismatched) == 1 and "failed authentication" in mismatched[0]

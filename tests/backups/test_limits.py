@@ -40,9 +40,12 @@ def test_no_more_than_the_limit_hold_a_slot_at_once():
 
 
 def test_a_full_provider_times_out_with_a_clear_error():
-    with limits.provider_slot(9999, limit=1), pytest.raises(limits.SlotTimeout, match="provider 9999"):
-        with limits.provider_slot(9999, limit=1, wait=0.2):
-            pass
+    with (
+        limits.provider_slot(9999, limit=1),
+        pytest.raises(limits.SlotTimeout, match="provider 9999"),
+        limits.provider_slot(9999, limit=1, wait=0.2),
+    ):
+        pass
 
 
 def test_a_slot_leaked_by_a_dead_worker_expires(monkeypatch):

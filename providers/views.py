@@ -1,0 +1,61 @@
+"""Console pages for providers: status tiles, health, capacity, failovers, and the manual failover buttons."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from wedbackup.web import staff_required
+
+from . import charts, queries
+from .models import Provider
+
+# action in the URL -> (function in providers.failover, button label, what it does)
+ACTIONS = {
+    "mark-down": ("provider_mark_down", "Mark down", "Stop sending work here and redirect queued work to others."),
+    "mark-up": ("provider_mark_up", "Mark up", "Let this provider take work again."),
+    "probe": ("provider_probe_now", "Probe now", "Run a health probe against this provider now."),
+}
+
+
+@staff_required
+def provider_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "providers/provider_list.html", {"providers": list(queries.providers_with_usage())})
+
+
+@staff_required
+def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        context = queries.provider_detail(pk, request.GET.get("range", queries.DEFAULT_RANGE))
+    except Provider.DoesNotExist:
+        raise Http404("No such provider") from None
+    context["charts"] = [{"id": "chart-health", "figure": charts.timeline_figure(context["timeline"])}]
+    context["actions"] = [(slug, label) for slug, (_, label, _) in ACTIONS.items()]
+    context["can_failover"] = request.user.has_perm("providers.can_failover")
+    return render(request, "providers/provider_detail.html", context)
+
+
+@staff_required
+def provider_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """GET: a confirmation page. POST (CSRF-checked): run the failover function."""
+    if action not in ACTIONS:
+        raise Http404("No such action")
+    if not request.user.has_perm("providers.can_failover"):
+        raise PermissionDenied("You need the 'can failover' permission.")
+    try:
+        provider = Provider.objects.get(pk=pk)
+    except Provider.DoesNotExist:
+        raise Http404("No such provider") from None
+    func_name, label, explanation = ACTIONS[action]
+    if request.method != "POST":
+        return render(request, "providers/confirm.html",
+                      {"provider": provider, "action": action, "label": label, "explanation": explanation})
+    extra = {"reason": request.POST.get("reason", "").strip()[:500]} if action == "mark-down" else {}
+    getattr(importlib.import_module("providers.failover"), func_name)(provider=provider, by=request.user, **extra)
+    provider.refresh_from_db(fields=["status"])
+    messages.success(request, f"{label}: {provider.name} is now {provider.status}.")
+    return redirect("providers:detail", pk=provider.pk)
