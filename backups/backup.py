@@ -69,7 +69,10 @@ def plan_round(job: BackupJob) -> RoundPlan:
     assets = wedding.assets.filter(missing_since__isnull=True).prefetch_related("replicas")
     for asset in assets:
         replicas = {r.provider_id: r for r in asset.replicas.all()}
-        keep = frozenset(pid for pid, r in replicas.items() if replica_is_current(r, asset))
+        current = frozenset(pid for pid, r in replicas.items() if replica_is_current(r, asset))
+        # Once every provider is up, temporary (failover) copies no longer count as keepers, so the
+        # preferred placement is restored; the finisher then prunes them where policy allows.
+        keep = current if outage else frozenset(pid for pid in current if not replicas[pid].temporary)
         # Providers that failed this asset for good are left out; transient failures are retried.
         usable = [s for s in states if not (s.id in replicas and replicas[s.id].permanent_failure)]
         plan = route(traits, asset_traits(asset), rules, usable, keep=keep)
@@ -78,7 +81,10 @@ def plan_round(job: BackupJob) -> RoundPlan:
             continue
         preferred = set(route(traits, asset_traits(asset), rules, all_up, keep=keep).provider_ids) if outage else None
         for placement in plan.placements:
-            if placement.provider_id in keep:
+            if placement.provider_id in current:
+                held = replicas[placement.provider_id]
+                if held.temporary and not outage:  # chosen again on merit: no longer temporary
+                    Replica.objects.filter(pk=held.pk).update(temporary=False)
                 continue
             r = replicas.get(placement.provider_id)
             temporary = preferred is not None and placement.provider_id not in preferred
@@ -182,7 +188,10 @@ def backup_finish(job_id: int, round_no: int) -> str:
         _enqueue(job.queue, "backups.tasks.backup_round", job.pk, round_no + 1)
         return "next round"
     from .manifest import manifests_write
+    from .repair import repair_prune_temporaries  # imported late: repair imports this module
 
+    if not gaps:
+        repair_prune_temporaries(wedding=job.wedding)
     manifest_errors = manifests_write(wedding=job.wedding)
     total = job.wedding.assets.filter(missing_since__isnull=True).count()
     paths = dict(Asset.objects.filter(pk__in=gaps).values_list("pk", "relative_path"))

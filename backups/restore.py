@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from providers.backends import backend_for
-from providers.backends.base import Backend, NeedsRestore, ProviderError
+from providers.backends.base import Backend, NeedsRestore, ObjectNotFound, ProviderError
+from providers.breaker import breaker_record
 from providers.models import Provider
 
 from . import encryption
@@ -67,6 +68,7 @@ def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], back
             if digest.hexdigest() != asset.sha256:
                 raise ProviderError("sha256 of the restored bytes differs from the catalogue")
             os.replace(tmp, target)
+            breaker_record(replica.provider_id, True)
             report.restored.append(asset.relative_path)
             report.bytes += asset.size
             report.fallbacks += n > 0
@@ -78,6 +80,8 @@ def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], back
                 report.rehydrating.append(f"{replica.provider.name}: {asset.relative_path}")
         except (ProviderError, OSError) as exc:
             errors.append(f"{replica.provider.name}: {exc}")
+            if isinstance(exc, ProviderError) and not isinstance(exc, ObjectNotFound):
+                breaker_record(replica.provider_id, False, str(exc), source="restore")
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from providers.backends import backend_for
 from providers.backends.base import Backend, IntegrityError, ProviderError
+from providers.breaker import breaker_allows, breaker_record
 
 from . import encryption
 from .layout import object_key
@@ -37,6 +38,12 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
     asset = replica.asset
     if replica_is_current(replica, asset):
         return True
+    if not breaker_allows(replica.provider_id):  # fail fast: the next round routes around an open breaker
+        Replica.objects.filter(pk=replica.pk).update(
+            status=Replica.Status.FAILED, last_error="provider down: redirected", permanent_failure=False,
+            updated=timezone.now(),
+        )
+        return False
     backend = backend or backend_for(replica.provider)
     key = object_key(asset)
     Replica.objects.filter(pk=replica.pk).update(
@@ -63,9 +70,12 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
             etag=info.etag or "", verified_at=timezone.now(), last_error="", permanent_failure=False,
             region=replica.provider.region, updated=timezone.now(),
         )
+        breaker_record(replica.provider_id, True)
         if job is not None:
             BackupJob.objects.filter(pk=job.pk).update(bytes_done=F("bytes_done") + asset.size)
         return True
+    if isinstance(error, ProviderError):  # local problems (source changed, unreadable) are not the provider's
+        breaker_record(replica.provider_id, False, _describe(error), source="upload")
     permanent = isinstance(error, SourceChanged | OSError) or bool(getattr(error, "permanent", False))
     Replica.objects.filter(pk=replica.pk).update(
         status=Replica.Status.FAILED, last_error=_describe(error), permanent_failure=permanent,

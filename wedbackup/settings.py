@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from cryptography.fernet import Fernet
 
-from .env import ConfigError, env_bool, env_int, env_list, env_str, local_secret, new_django_secret
+from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, local_secret, new_django_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WEDBACKUP_VAR_DIR", str(BASE_DIR / "var")))
@@ -118,6 +118,7 @@ LOGIN_REDIRECT_URL = "/"
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "wedbackup@localhost")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # Who hears about failovers (comma-separated).
 WEDBACKUP_NOTIFY_EMAILS = env_list("WEDBACKUP_NOTIFY_EMAILS", [])
 
@@ -125,6 +126,16 @@ WEDBACKUP_NOTIFY_EMAILS = env_list("WEDBACKUP_NOTIFY_EMAILS", [])
 WEDBACKUP_PART_SIZE = env_int("WEDBACKUP_PART_SIZE", 8 * 1024 * 1024)
 WEDBACKUP_PROVIDER_CONCURRENCY = env_int("WEDBACKUP_PROVIDER_CONCURRENCY", 4)
 WEDBACKUP_HEALTH_INTERVAL = env_int("WEDBACKUP_HEALTH_INTERVAL", 30)
+WEDBACKUP_HEALTH_QUEUE = env_str("WEDBACKUP_HEALTH_QUEUE", "health")
+WEDBACKUP_PROBE_TIMEOUT = env_int("WEDBACKUP_PROBE_TIMEOUT", 20)
+# Circuit breaker: open after N consecutive failures, or an error rate over a window with enough calls.
+WEDBACKUP_BREAKER_FAILURES = env_int("WEDBACKUP_BREAKER_FAILURES", 3)
+WEDBACKUP_BREAKER_ERROR_RATE = env_float("WEDBACKUP_BREAKER_ERROR_RATE", 0.5)
+WEDBACKUP_BREAKER_WINDOW = env_int("WEDBACKUP_BREAKER_WINDOW", 120)
+WEDBACKUP_BREAKER_MIN_CALLS = env_int("WEDBACKUP_BREAKER_MIN_CALLS", 10)
+WEDBACKUP_BREAKER_COOLDOWN = env_int("WEDBACKUP_BREAKER_COOLDOWN", 30)
+# Bytes per second assumed for failover estimates until throughput has been measured.
+WEDBACKUP_FAILOVER_THROUGHPUT = env_int("WEDBACKUP_FAILOVER_THROUGHPUT", 10 * 1024 * 1024)
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
