@@ -64,3 +64,18 @@ def run_workers(rq_queues):
         worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _isolated_breakers(settings):
+    """Circuit breakers live in Redis: give every test its own key prefix, so no state leaks between tests."""
+    import uuid
+
+    prefix = f"test:breaker:{uuid.uuid4().hex}"
+    settings.WEDBACKUP_BREAKER_PREFIX = prefix
+    yield
+    import django_rq
+
+    conn = django_rq.get_connection("default")
+    for key in conn.scan_iter(f"{prefix}:*"):
+        conn.delete(key)
