@@ -20,6 +20,24 @@ class WeddingAdmin(admin.ModelAdmin):
     date_hierarchy = "date"
     prepopulated_fields = {"slug": ["couple"]}
     inlines = [AssetInline]
+    actions = ["rescan", "back_up_now"]
+
+    @admin.action(description="Re-scan the source folder (new and changed files; removed ones reported)")
+    def rescan(self, request, queryset):
+        from .ingest import wedding_rescan
+
+        for wedding in queryset.exclude(source_path=""):
+            report = wedding_rescan(wedding=wedding)
+            self.message_user(request, f"{wedding}: {len(report.added)} added, {len(report.changed)} changed, "
+                                       f"{len(report.removed)} removed, {len(report.problems)} problem(s)")
+
+    @admin.action(description="Back up now")
+    def back_up_now(self, request, queryset):
+        from .backup import backup_start
+
+        for wedding in queryset:
+            job = backup_start(wedding=wedding, requested_by=request.user)
+            self.message_user(request, f"{wedding}: backup job #{job.pk} queued")
 
 
 class ReplicaInline(admin.TabularInline):

@@ -246,3 +246,42 @@ def _asset_fields(item: ScannedFile) -> dict:
         "content_type": item.content_type, "width": item.width, "height": item.height,
         "captured_at": item.captured_at, "source_location": str(item.path),
     }
+
+
+def import_start(*, path: str, couple: str, date: dt.date, country: str, city: str = "", plan: str = Plan.STANDARD,
+                 requires_ml_analysis: bool = False, requested_by=None):
+    """Queue an import (console): hashing a large folder takes minutes, so a worker does it."""
+    import django_rq
+
+    from .models import BackupJob
+
+    params = {"path": str(path), "couple": couple, "date": date.isoformat(), "country": country, "city": city,
+              "plan": plan, "requires_ml_analysis": requires_ml_analysis}
+    job = BackupJob.objects.create(kind=BackupJob.Kind.IMPORT, queue="default", params=params,
+                                   requested_by=requested_by)
+    transaction.on_commit(lambda: django_rq.get_queue("default").enqueue("backups.tasks.import_job", job.pk))
+    return job
+
+
+def import_job(job_id: int) -> None:
+    """RQ entry: run the import a console form asked for and record its report on the job."""
+    from .models import BackupJob
+
+    job = BackupJob.objects.get(pk=job_id)
+    BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
+    p = job.params
+    try:
+        report = wedding_import(path=Path(p["path"]), couple=p["couple"], date=dt.date.fromisoformat(p["date"]),
+                                country=p["country"], city=p.get("city", ""), plan=p.get("plan", Plan.STANDARD),
+                                requires_ml_analysis=bool(p.get("requires_ml_analysis")))
+    except (FileNotFoundError, ValueError) as exc:
+        BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.FAILED, finished_at=timezone.now(),
+                                                   error_summary=str(exc))
+        return
+    files = len(report.added) + len(report.changed) + len(report.unchanged)
+    BackupJob.objects.filter(pk=job.pk).update(
+        wedding=report.wedding, status=BackupJob.Status.PARTIAL if report.problems else BackupJob.Status.SUCCEEDED,
+        finished_at=timezone.now(), files_planned=files + len(report.problems), files_done=files,
+        files_failed=len(report.problems), result=report.as_dict(),
+        error_summary="; ".join(f"{x.relative_path}: {x.reason}" for x in report.problems)[:4000],
+    )

@@ -177,6 +177,7 @@ class BackupPolicy(models.Model):
 
 class BackupJob(models.Model):
     class Kind(models.TextChoices):
+        IMPORT = "import"
         BACKUP = "backup"
         RESTORE = "restore"
         VERIFY = "verify"

@@ -7,6 +7,7 @@ app_name = "backups"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("weddings/", views.wedding_list, name="weddings"),
+    path("weddings/import/", views.wedding_import, name="wedding_import"),
     path("weddings/<slug:slug>/", views.wedding_detail, name="wedding"),
     path("weddings/<slug:slug>/backup/", views.wedding_backup, name="wedding_backup"),
     path("weddings/<slug:slug>/verify/", views.wedding_verify, name="wedding_verify"),

@@ -10,6 +10,7 @@ from providers.residency import ZONES
 from wedbackup.web import staff_post, staff_required
 
 from . import charts, queries
+from .forms import ImportForm
 from .models import Plan, Wedding
 
 STATUSES = [("protected", "Protected"), ("at-risk", "At risk")]
@@ -37,8 +38,22 @@ def wedding_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return render(request, "backups/wedding_list.html", {
         "page": page, "filters": filters, "query": query.urlencode(),
-        "zones": ZONES, "plans": Plan.choices, "statuses": STATUSES,
+        "zones": ZONES, "plans": Plan.choices, "statuses": STATUSES, "import_form": ImportForm(),
     })
+
+
+@staff_post
+def wedding_import(request: HttpRequest) -> HttpResponse:
+    from .ingest import import_start
+
+    form = ImportForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("backups:weddings")
+    job = import_start(requested_by=request.user, **form.cleaned_data)
+    messages.success(request, f"Import job #{job.pk} queued for {form.cleaned_data['path']}.")
+    return redirect("backups:jobs")
 
 
 @staff_required

@@ -64,3 +64,20 @@ def test_the_rq_dashboard_is_reachable_for_staff(staff_client):
 def test_the_rq_dashboard_is_not_reachable_for_anonymous_users(client):
     response = client.get(reverse("django_rq:home"))
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_rescans_a_wedding_folder_and_queues_backups(staff_client, tmp_path, rq_queues):
+    import datetime as dt
+
+    from backups.ingest import wedding_import
+    from backups.models import BackupJob
+
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8\xff one")
+    wedding = wedding_import(path=tmp_path, couple="A & B", date=dt.date(2026, 1, 1), country="US").wedding
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8\xff two")
+    url = reverse("admin:backups_wedding_changelist")
+    response = staff_client.post(url, {"action": "rescan", "_selected_action": [wedding.pk]}, follow=True)
+    assert "1 added, 0 changed, 0 removed" in response.content.decode()
+    staff_client.post(url, {"action": "back_up_now", "_selected_action": [wedding.pk]})
+    assert BackupJob.objects.filter(wedding=wedding, kind="backup").count() == 1
