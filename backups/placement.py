@@ -18,14 +18,14 @@ from .models import Asset, BackupPolicy, Replica, Wedding
 DELIVERY_WINDOW_DAYS = 180
 
 
-def storage_terms(kind: str, region: str, storage_class: str) -> tuple[Decimal, float]:
+def storage_terms(kind: str, region: str, storage_class: str, catalog=None) -> tuple[Decimal, float]:
     """(price per GB-month, hours to first byte) from the price catalog.
 
     Flat per-seat plans (Dropbox, Box) have no per-GB price; they rank by the plan's average price per
     included GB, so they are neither free nor dearer than they really are."""
-    from costs.catalog import default_catalog
+    from costs.versions import current_catalog  # the newest catalog staff loaded, else the shipped files
 
-    prices = default_catalog().provider(kind)
+    prices = (catalog or current_catalog()).provider(kind)
     cp = prices.class_price(region, storage_class)
     price = cp.storage_gb_month
     if not price and prices.plans:
@@ -35,10 +35,10 @@ def storage_terms(kind: str, region: str, storage_class: str) -> tuple[Decimal, 
     return price, float(cp.restore_hours)
 
 
-def _prices(provider: Provider, classes: tuple[str, ...]) -> tuple[dict[str, Decimal], dict[str, float]]:
+def _prices(provider: Provider, classes: tuple[str, ...], catalog) -> tuple[dict[str, Decimal], dict[str, float]]:
     prices, hours = {}, {}
     for cls in classes:
-        prices[cls], hours[cls] = storage_terms(provider.kind, provider.region, cls)
+        prices[cls], hours[cls] = storage_terms(provider.kind, provider.region, cls, catalog)
     return prices, hours
 
 
@@ -49,10 +49,13 @@ def provider_states(providers: list[Provider] | None = None) -> list[routing.Pro
         .values_list("provider_id")
         .annotate(total=Sum("size"))
     )
+    from costs.versions import current_catalog
+
+    catalog = current_catalog()
     states = []
     for p in providers:
         cls = backend_class(p.kind)
-        prices, hours = _prices(p, cls.storage_classes)
+        prices, hours = _prices(p, cls.storage_classes, catalog)
         free = None if p.capacity_bytes is None else max(p.capacity_bytes - used.get(p.pk, 0), 0)
         states.append(routing.ProviderState(
             id=p.pk, name=p.name, kind=p.kind, region=p.region, zone=p.residency_zone,

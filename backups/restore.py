@@ -127,6 +127,6 @@ def wedding_zip(wedding: Wedding) -> tuple[Path, RestoreReport]:
 def _record_access(wedding: Wedding, report: RestoreReport) -> None:
     if not report.bytes:
         return
-    from costs.models import AccessRecord
+    from costs.model import access_record
 
-    AccessRecord.objects.create(wedding=wedding, kind=AccessRecord.Kind.RESTORE, bytes=report.bytes)
+    access_record(wedding=wedding, kind="restore", bytes=report.bytes)

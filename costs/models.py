@@ -64,7 +64,9 @@ class Optimization(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
     summary = models.TextField()
-    # The exact changes: [{"replica": id, "action": "change_class"|"move", "to_provider": ..., "to_class": ...}]
+    # The changes as filters, not replica ids (millions would not scale; filters keep re-runs idempotent):
+    # [{"provider": id, "asset_kind": ..., "min_size": ..., "max_size": ..., "from_class": ..., "to_class": ...,
+    #   "to_provider": id or None}]
     changes = models.JSONField(default=list)
     current_monthly = models.DecimalField(max_digits=14, decimal_places=4)
     new_monthly = models.DecimalField(max_digits=14, decimal_places=4)

@@ -1,0 +1,99 @@
+"""Benchmark: the cost model and the optimiser over a fleet of ~1,000,000 assets in PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/wedbackup .venv/bin/python bench/costs.py [--assets 1000000]
+
+Builds the reference fleet (naive baseline, bulk_create) in a throw-away test database (test_<name>, dropped
+at the end unless --keep), in a child process so its memory does not count; then, in this process, times
+fleet_state() (the database aggregates) and optimise() and prints the time and the peak RSS.
+Target (issue 7): under 30 s and under 1 GB RSS. Not run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wedbackup.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connections  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+ASSETS_PER_WEDDING = 120  # the mean of tests.integrations.fleet.MIX
+TODAY = dt.date(2026, 6, 1)
+
+
+def _build(weddings: int) -> None:
+    from tests.integrations.fleet import build_fleet
+
+    started = time.monotonic()
+    counts = build_fleet(weddings, today=TODAY)
+    print(f"built {counts['assets']:,} assets, {counts['replicas']:,} replicas in {counts['weddings']:,} weddings "
+          f"in {time.monotonic() - started:.0f} s", flush=True)
+    connections.close_all()
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the test database (reuse it next time)")
+    args = parser.parse_args()
+    if connections["default"].vendor != "postgresql":
+        sys.exit("set DATABASE_URL to a PostgreSQL server")
+    old = setup_databases(verbosity=0, interactive=False, keepdb=args.keep)
+    try:
+        from backups.models import Asset
+
+        if not Asset.objects.exists():
+            connections.close_all()
+            child = multiprocessing.get_context("fork").Process(target=_build,
+                                                                args=(args.assets // ASSETS_PER_WEDDING,))
+            child.start()
+            child.join()
+            if child.exitcode:
+                sys.exit(f"building the fleet failed ({child.exitcode})")
+        from costs.model import costs_by_group, fleet_state, rules_by_plan
+        from costs.optimizer import optimise
+        from costs.versions import current_catalog
+
+        assets = Asset.objects.count()
+        rss_before = _rss_mb()
+        t0 = time.monotonic()
+        catalog = current_catalog()
+        fleet = fleet_state(catalog=catalog, today=TODAY)
+        t1 = time.monotonic()
+        current = sum(costs_by_group(catalog, fleet).values(), Decimal(0))
+        proposals = optimise(fleet, catalog, rules_by_plan())
+        t2 = time.monotonic()
+        saving = sum((p.monthly_saving for p in proposals if p.kind in ("lifecycle", "provider_mix")), Decimal(0))
+        rows = [("assets", f"{assets:,}"), ("cohorts", f"{len(fleet.cohorts):,}"),
+                ("proposals", f"{len(proposals):,}"), ("model (DB aggregates)", f"{t1 - t0:.1f} s"),
+                ("optimiser + pricing", f"{t2 - t1:.1f} s"), ("total", f"{t2 - t0:.1f} s"),
+                ("peak RSS", f"{_rss_mb():.0f} MB (before: {rss_before:.0f} MB)"),
+                ("monthly now -> after", f"${current:,.2f} -> ${current - saving:,.2f} "
+                                         f"({100 * saving / current:.1f}% less)")]
+        width = max(len(k) for k, _ in rows)
+        for key, value in rows:
+            print(f"{key:<{width}}  {value}")
+    finally:
+        if not args.keep:
+            teardown_databases(old, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
