@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.b2",
     "tests.fixtures.dropbox",
     "tests.fixtures.box",
+    "tests.fixtures.clouds",
 ]
 
 

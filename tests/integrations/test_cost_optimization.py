@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import uuid
 from collections import defaultdict
 from decimal import Decimal
 
 import pytest
 
 from backups.backup import asset_gaps, backup_start
-from backups.models import Asset, BackupJob, BackupPolicy, Replica, Wedding
+from backups.models import Asset, BackupJob, Replica, Wedding
 from backups.placement import provider_states, rules_for
 from backups.protection import Copy, protection_gap
 from costs.apply import optimization_apply, optimization_step
@@ -22,11 +20,10 @@ from costs.models import Optimization
 from costs.optimizer import optimise
 from costs.proposals import optimizations_refresh
 from costs.versions import current_catalog
-from providers.localservers.azurite import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
-from providers.localservers.seaweedfs import create_bucket, s3_client
+from providers.localservers.seaweedfs import s3_client
 from providers.models import Provider
 from tests.fixtures.azure import azure_service
-from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running
+from tests.fixtures.clouds import small_old_wedding
 from tests.integrations.fleet import build_fleet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,54 +98,11 @@ def test_the_reference_fleet_costs_at_least_30_percent_less_with_every_asset_pro
 
 # -- applying proposals on real servers --------------------------------------------------------------------------------
 
-@pytest.fixture
-def servers(seaweedfs, azurite, settings):
-    """aws_s3 and a Wasabi-compatible target on SeaweedFS, azure_blob on Azurite (fresh buckets)."""
-    settings.WEDBACKUP_PART_SIZE = 5 * 1024 * 1024
-    ensure_running(seaweedfs)
-    if not azurite.running:
-        azurite.start()
-    name = f"wb-{uuid.uuid4().hex[:16]}"
-    create_bucket(seaweedfs, name)
-    create_bucket(seaweedfs, f"{name}-w")
-    azure_service(azurite).create_container(name)
-    s3_creds = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}
-    policy = BackupPolicy.default()
-    policy.min_copies, policy.min_distinct_providers = 2, 2
-    policy.save()
-    return {
-        "s3": Provider.objects.create(name="s3", kind="aws_s3", region="us-east-1", bucket=name,
-                                      endpoint=seaweedfs.extra["endpoint"], credentials=s3_creds),
-        "azure": Provider.objects.create(name="azure", kind="azure_blob", region="eastus", bucket=name,
-                                         endpoint=azurite.extra["endpoint"],
-                                         credentials={"account_name": DEV_ACCOUNT_NAME,
-                                                      "account_key": DEV_ACCOUNT_KEY}),
-        # Off while the wedding is backed up, so that the optimiser has somewhere cheaper to move copies to.
-        "wasabi": Provider.objects.create(name="wasabi", kind="wasabi", region="us-east-1", bucket=f"{name}-w",
-                                          endpoint=seaweedfs.extra["endpoint"], credentials=s3_creds,
-                                          enabled=False),
-    }
-
-
-def _wedding(tmp_path) -> Wedding:
-    wedding = Wedding.objects.create(couple="Cleo & Dan", date=dt.date.today() - dt.timedelta(days=75),
-                                     country="US")
-    root = tmp_path / "src"
-    root.mkdir()
-    files = {"photo/IMG_0001.jpg": ("photo", os.urandom(300_000)), "photo/IMG_0002.jpg": ("photo", os.urandom(200_000)),
-             "raw/IMG_0001.CR3": ("raw_photo", os.urandom(400_000)), "docs/contract.pdf": ("document", b"%PDF " * 900)}
-    for rel, (kind, data) in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-        Asset.objects.create(wedding=wedding, relative_path=rel, kind=kind, size=len(data),
-                             sha256=hashlib.sha256(data).hexdigest(), source_location=str(root / rel))
-    return wedding
-
-
 @pytest.mark.servers
 def test_applied_proposals_change_classes_and_move_copies_without_ever_dropping_below_policy(
-        tmp_path, servers, seaweedfs, azurite, run_workers):
-    wedding = _wedding(tmp_path)
+        tmp_path, cost_servers, seaweedfs, azurite, run_workers):
+    servers = cost_servers
+    wedding = small_old_wedding(tmp_path)
     job = backup_start(wedding=wedding)
     run_workers()
     job.refresh_from_db()

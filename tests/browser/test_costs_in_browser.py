@@ -1,0 +1,38 @@
+"""Apply a cost proposal from the console, in a real browser, and see it applied."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from backups.backup import backup_start
+from costs.models import Optimization
+from costs.proposals import optimizations_refresh
+from providers.models import Provider
+from tests.fixtures.clouds import small_old_wedding
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.servers]
+PASSWORD = "browser-test-Password-2"
+
+
+def test_applying_a_proposal_from_the_costs_page(page, shoot, tmp_path, cost_servers, run_workers):
+    get_user_model().objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    wedding = small_old_wedding(tmp_path)
+    backup_start(wedding=wedding)
+    run_workers()
+    Provider.objects.filter(pk=cost_servers["wasabi"].pk).update(enabled=True)
+    proposal = next(o for o in optimizations_refresh(wedding=wedding) if o.kind == "lifecycle")
+
+    page.goto("/costs/")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector(f"form[action='/costs/optimizations/{proposal.pk}/apply/'] button")
+    shoot("costs")
+    page.click(f"form[action='/costs/optimizations/{proposal.pk}/apply/'] button")
+    page.wait_for_load_state()
+    run_workers()  # the apply job runs on a real worker
+    page.goto("/costs/")
+    proposal.refresh_from_db()
+    assert proposal.status == Optimization.Status.APPLIED, proposal.error
+    row = page.locator("tr", has_text=proposal.summary[:40]).first
+    assert "applied" in row.inner_text()
+    shoot("costs-applied")
