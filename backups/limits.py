@@ -29,6 +29,17 @@ class SlotTimeout(Exception):
     pass
 
 
+_connections: dict[str, object] = {}
+
+
+def _conn():
+    """One Redis client per process and queue configuration (a client is a connection pool)."""
+    config = repr(settings.RQ_QUEUES["default"])
+    if config not in _connections:
+        _connections[config] = django_rq.get_connection("default")
+    return _connections[config]
+
+
 def _key(provider_id: int) -> str:
     return f"wedbackup:slots:provider:{provider_id}"
 
@@ -36,7 +47,7 @@ def _key(provider_id: int) -> str:
 @contextlib.contextmanager
 def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 600.0) -> Iterator[None]:
     """Hold one of ``limit`` upload slots for the provider while the block runs."""
-    conn = django_rq.get_connection("default")
+    conn = _conn()
     limit = limit or settings.WEDBACKUP_PROVIDER_CONCURRENCY
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait
@@ -56,6 +67,6 @@ def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 6
 
 
 def slots_in_use(provider_id: int) -> int:
-    conn = django_rq.get_connection("default")
+    conn = _conn()
     conn.zremrangebyscore(_key(provider_id), "-inf", time.time())
     return conn.zcard(_key(provider_id))

@@ -1,7 +1,15 @@
-"""RQ job entry points: take primary keys, call one function. Kept tiny so workers import little."""
+"""RQ job entry points: take primary keys, call one function.
+
+The backend modules are imported here, once, so that a forking worker's jobs inherit the SDKs already
+imported instead of paying for the import in every job."""
+
+from providers.backends import BACKENDS, backend_class
 
 from .backup import backup_finish, backup_round, upload_batch
 from .ingest import import_job
 from .verify import verify_job
 
 __all__ = ["backup_finish", "backup_round", "import_job", "upload_batch", "verify_job"]
+
+for _kind in BACKENDS:
+    backend_class(_kind)

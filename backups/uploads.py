@@ -8,7 +8,7 @@ from pathlib import Path
 from django.db.models import F
 from django.utils import timezone
 
-from providers.backends import backend_for
+from providers.backends import backend_cached
 from providers.backends.base import Backend, IntegrityError, ProviderError
 from providers.breaker import breaker_allows, breaker_record
 
@@ -44,7 +44,7 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
             updated=timezone.now(),
         )
         return False
-    backend = backend or backend_for(replica.provider)
+    backend = backend or backend_cached(replica.provider)
     key = object_key(asset)
     Replica.objects.filter(pk=replica.pk).update(
         status=Replica.Status.UPLOADING, object_key=key, attempts=F("attempts") + 1, updated=timezone.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 from .base import Backend, BackendConfig, PermanentError
@@ -55,3 +56,20 @@ def config_for(provider: Provider, **overrides: Any) -> BackendConfig:
 def backend_for(provider: Provider) -> Backend:
     """The single factory: a Provider row in, a ready backend out."""
     return backend_from_config(config_for(provider))
+
+
+_cache: dict[tuple[int, object], Backend] = {}
+_cache_lock = threading.Lock()
+
+
+def backend_cached(provider: Provider) -> Backend:
+    """One backend per provider per process (its SDK clients are per thread inside), rebuilt whenever the
+    row changes. Building a backend creates SDK clients, which costs more than a small upload."""
+    key = (provider.pk, provider.updated)
+    with _cache_lock:
+        backend = _cache.get(key)
+        if backend is None:
+            for stale in [k for k in _cache if k[0] == provider.pk]:
+                del _cache[stale]
+            backend = _cache[key] = backend_for(provider)
+    return backend
