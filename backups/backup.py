@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from rq import Retry
 from rq.job import Dependency
 
 from .layout import object_key
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 25
 MAX_ROUNDS = 4
 ASSET_THREADS = 4
+ABANDONED_RETRIES = 3
 
 
 def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.Kind.BACKUP) -> BackupJob:
@@ -42,8 +44,11 @@ def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.K
 
 
 def _enqueue(queue: str, func: str, *args, **kwargs):
+    # Retries: a job whose worker was killed is abandoned; rq's registry cleanup re-queues it instead of
+    # failing it for good, which matters for rounds and finishers (nothing depends on them). Every step is
+    # idempotent.
     return django_rq.get_queue(queue).enqueue(func, *args, job_timeout=settings.RQ_QUEUES[queue]["DEFAULT_TIMEOUT"],
-                                              **kwargs)
+                                              retry=Retry(max=ABANDONED_RETRIES), **kwargs)
 
 
 @dataclass

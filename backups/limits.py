@@ -7,14 +7,15 @@ while holding a slot frees it when the lease runs out instead of blocking the pr
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import django_rq
+import redis
 from django.conf import settings
 
-LEASE_SECONDS = 15 * 60
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
@@ -49,21 +50,34 @@ def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 6
     """Hold one of ``limit`` upload slots for the provider while the block runs."""
     conn = _conn()
     limit = limit or settings.WEDBACKUP_PROVIDER_CONCURRENCY
+    lease = settings.WEDBACKUP_SLOT_LEASE  # short, and renewed while held: a killed worker's slot frees soon
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait
     delay = 0.01
     while True:
         now = time.time()
-        if conn.eval(_ACQUIRE, 1, _key(provider_id), now, limit, now + LEASE_SECONDS, token):
+        if conn.eval(_ACQUIRE, 1, _key(provider_id), now, limit, now + lease, token):
             break
         if time.monotonic() > deadline:
             raise SlotTimeout(f"no upload slot for provider {provider_id} within {wait:.0f}s")
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease / 3):
+            with contextlib.suppress(redis.RedisError):
+                conn.zadd(_key(provider_id), {token: time.time() + lease}, xx=True)
+
+    renewer = threading.Thread(target=renew, daemon=True, name=f"slot-{provider_id}")
+    renewer.start()
     try:
         yield
     finally:
-        conn.zrem(_key(provider_id), token)
+        stop.set()
+        renewer.join()
+        with contextlib.suppress(redis.RedisError):  # Redis gone: the lease runs out by itself
+            conn.zrem(_key(provider_id), token)
 
 
 def slots_in_use(provider_id: int) -> int:

@@ -50,16 +50,20 @@ def provider_states(providers: list[Provider] | None = None) -> list[routing.Pro
         .annotate(total=Sum("size"))
     )
     from costs.versions import current_catalog
+    from providers.breaker import breaker_allows
 
     catalog = current_catalog()
     states = []
     for p in providers:
+        status, accepts = (p.status if p.enabled else "disabled"), p.accepts_work
+        if accepts and not breaker_allows(p.pk):  # uploads obey the breaker; the row can lag behind it
+            status, accepts = Provider.Status.DOWN, False
         cls = backend_class(p.kind)
         prices, hours = _prices(p, cls.storage_classes, catalog)
         free = None if p.capacity_bytes is None else max(p.capacity_bytes - used.get(p.pk, 0), 0)
         states.append(routing.ProviderState(
             id=p.pk, name=p.name, kind=p.kind, region=p.region, zone=p.residency_zone,
-            accepts_work=p.accepts_work, status=p.status if p.enabled else "disabled", free_bytes=free,
+            accepts_work=accepts, status=status, free_bytes=free,
             default_class=p.default_storage_class or cls.storage_classes[0], storage_classes=cls.storage_classes,
             price_per_gb_month=prices, restore_hours=hours,
             health=0.5 if p.status == Provider.Status.DEGRADED else 1.0,

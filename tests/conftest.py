@@ -41,16 +41,20 @@ def plain_client(client, plain_user):
 @pytest.fixture
 def rq_queues(settings):
     """Empty RQ queues for the test (their registries too)."""
+    import time
+
     import django_rq
     from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
     queues = [django_rq.get_queue(name) for name in settings.QUEUE_NAMES]
     for q in queues:
         q.empty()
-        for registry in (FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry):
+        for registry in (FailedJobRegistry, FinishedJobRegistry):
             reg = registry(queue=q)
             for job_id in reg.get_job_ids():
                 reg.remove(job_id, delete_job=True)
+        # rq 3 cannot remove() from the started registry; expiring everything in it clears leftovers.
+        StartedJobRegistry(queue=q).cleanup(timestamp=time.time() + 10**6)
     return queues
 
 
