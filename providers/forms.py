@@ -21,6 +21,11 @@ class ProviderForm(forms.ModelForm):
         "Leave empty to keep the stored ones.",
     )
 
+    check_connection = forms.BooleanField(
+        required=False, initial=True,
+        help_text="Before saving, write, read back and delete a small test object with these settings.",
+    )
+
     class Meta:
         model = Provider
         fields = ["name", "kind", "region", "endpoint", "bucket", "default_storage_class", "options", "enabled",
@@ -40,8 +45,37 @@ class ProviderForm(forms.ModelForm):
             raise forms.ValidationError("Credentials must be a JSON object of names to values.")
         return value
 
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors or not data.get("check_connection") or not data.get("enabled"):
+            return data
+        problem = connection_problem(data, data.get("new_credentials") or self.instance.credentials or {})
+        if problem:
+            raise forms.ValidationError(f"Connection check failed: {problem}")
+        return data
+
     def save(self, commit: bool = True) -> Provider:
         new = self.cleaned_data.get("new_credentials")
         if new is not None:
             self.instance.credentials = new
         return super().save(commit=commit)
+
+
+def connection_problem(data: dict, credentials: dict) -> str:
+    """Empty when a probe with these settings succeeds; otherwise the backend's own message (never secrets)."""
+    from django.conf import settings
+
+    from .backends import backend_from_config
+    from .backends.base import BackendConfig, ProviderError
+
+    try:
+        backend = backend_from_config(BackendConfig(
+            name=data.get("name") or "new provider", kind=data["kind"], bucket=data.get("bucket", ""),
+            region=data.get("region", ""), endpoint=data.get("endpoint", ""), credentials=credentials,
+            default_storage_class=data.get("default_storage_class", ""), options=data.get("options") or {},
+            part_size=settings.WEDBACKUP_PART_SIZE,
+        ))
+    except ProviderError as exc:
+        return str(exc)
+    probe = backend.probe()
+    return "" if probe.ok else probe.error
