@@ -36,6 +36,7 @@ from .base import (
     PermanentError,
     ProviderError,
     TransientError,
+    TranslatedStream,
     validate_key,
     with_retries,
 )
@@ -49,24 +50,6 @@ def _text(value: Any) -> str:
     """SDK enums (StandardBlobTier, StorageErrorCode) and plain strings alike."""
     return "" if value is None else str(getattr(value, "value", value))
 
-
-class _Download(io.RawIOBase):
-    """A StorageStreamDownloader as a file object whose SDK errors are already classified."""
-
-    def __init__(self, downloader: Any, translate: Callable[[BaseException], ProviderError]):
-        self._downloader = downloader
-        self._translate = translate
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            data = self._downloader.read(len(buffer))
-        except AzureError as exc:
-            raise self._translate(exc) from exc
-        buffer[: len(data)] = data
-        return len(data)
 
 
 class AzureBlobBackend(Backend):
@@ -189,8 +172,8 @@ class AzureBlobBackend(Backend):
         blob = self._container().get_blob_client(key)
         common = dict(standard_blob_tier=tier, metadata=metadata or None)
         if size <= self.config.part_size:
-            data = _read_part(reader, size)
-            _read_part(reader, 0)  # the stream must end here: HashingReader raises if it grew
+            data = reader.read_exactly(size)
+            reader.read_exactly(0)  # the stream must end here: HashingReader raises if it grew
             reader.check()
             settings = ContentSettings(content_type=content_type, content_md5=bytearray(self._md5(reader)))
             self._call(lambda: blob.upload_blob(data, overwrite=True, content_settings=settings,
@@ -198,11 +181,11 @@ class AzureBlobBackend(Backend):
         else:
             block_ids: list[BlobBlock] = []
             while reader.read_bytes < size:
-                data = _read_part(reader, min(self.config.part_size, size - reader.read_bytes))
+                data = reader.read_exactly(min(self.config.part_size, size - reader.read_bytes))
                 block_id = base64.b64encode(f"{len(block_ids):08d}".encode()).decode()
                 self._call(lambda d=data, b=block_id: blob.stage_block(b, d, validate_content=True), key)
                 block_ids.append(BlobBlock(block_id))
-            _read_part(reader, 0)
+            reader.read_exactly(0)
             # Uncommitted blocks expire on their own: failing before the commit leaves nothing to clean up.
             reader.check()
             settings = ContentSettings(content_type=content_type, content_md5=bytearray(self._md5(reader)))
@@ -218,8 +201,10 @@ class AzureBlobBackend(Backend):
         validate_key(key)
         blob = self._container().get_blob_client(key)
         downloader = self._call(lambda: blob.download_blob(max_concurrency=1), key)
-        return io.BufferedReader(_Download(downloader, lambda exc: self._translate(exc, key)),
-                                 buffer_size=64 * 1024)
+        return io.BufferedReader(
+            TranslatedStream(downloader.read, (AzureError,), lambda exc: self._translate(exc, key)),
+            buffer_size=64 * 1024,
+        )
 
     def head(self, key: str) -> ObjectInfo | None:
         validate_key(key)
@@ -279,19 +264,6 @@ class AzureBlobBackend(Backend):
                                                        rehydrate_priority=self.rehydrate_priority), key)
 
 
-def _read_part(reader: HashingReader, n: int) -> bytes:
-    """Exactly ``n`` bytes (streams may return short reads); n=0 checks that the stream has ended."""
-    if n == 0:
-        reader.read(1)
-        return b""
-    chunks, got = [], 0
-    while got < n:
-        chunk = reader.read(n - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def _info(props: Any) -> ObjectInfo:

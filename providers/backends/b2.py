@@ -160,7 +160,7 @@ class B2Backend(Backend):
 
     def _put_single(self, api: B2Api, bucket: Any, key: str, reader: HashingReader, content_type: str,
                     info: dict[str, str]) -> tuple[dict[str, Any], str]:
-        data = _read_part(reader, reader.size)
+        data = reader.read_exactly(reader.size)
         _end(reader)  # a changed source is refused before anything is written
         sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
         result = with_retries(lambda: self._call(lambda: api.session.upload_file(
@@ -176,7 +176,7 @@ class B2Backend(Backend):
         try:
             sha1s: list[str] = []
             for number in range(1, math.ceil(reader.size / part_size) + 1):
-                data = _read_part(reader, min(part_size, reader.size - reader.read_bytes))
+                data = reader.read_exactly(min(part_size, reader.size - reader.read_bytes))
                 sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
                 part = with_retries(lambda d=data, s=sha1, n=number: self._call(
                     lambda: session.upload_part(file_id, n, len(d), s, io.BytesIO(d)), key))
@@ -260,15 +260,6 @@ class B2Backend(Backend):
         )
 
 
-def _read_part(reader: HashingReader, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        data = reader.read(min(CHUNK, n - got))
-        if not data:
-            break
-        chunks.append(data)
-        got += len(data)
-    return b"".join(chunks)
 
 
 def _end(reader: HashingReader) -> None:

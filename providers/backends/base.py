@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import io
 import posixpath
 import random
 import time
@@ -135,6 +136,21 @@ class HashingReader:
             raise IntegrityError(f"source ended at {self.read_bytes} of {self.size} bytes")
         return data
 
+    def read_exactly(self, n: int) -> bytes:
+        """``n`` bytes, short only where the source ends (streams may return short reads);
+        ``read_exactly(0)`` checks that the source has ended (it raises if the source grew)."""
+        if n == 0:
+            self.read(1)
+            return b""
+        chunks, got = [], 0
+        while got < n:
+            chunk = self.read(n - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
     def hexdigest(self, algo: str = "sha256") -> str:
         return self.hashes[algo].hexdigest()
 
@@ -144,6 +160,30 @@ class HashingReader:
             raise IntegrityError(f"read {self.read_bytes} of {self.size} bytes")
         if self.expected_sha256 and self.hexdigest() != self.expected_sha256:
             raise IntegrityError("sha256 of the bytes sent differs from the expected sha256")
+
+
+class TranslatedStream(io.RawIOBase):
+    """An SDK's download body as a file object whose read errors are already the contract's errors."""
+
+    def __init__(self, read: Callable[[int], bytes], errors: tuple[type[BaseException], ...],
+                 translate: Callable[[BaseException], ProviderError], close: Callable[[], None] | None = None):
+        self._read, self._errors, self._translate, self._close = read, errors, translate, close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._read(len(buffer))
+        except self._errors as exc:
+            raise self._translate(exc) from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed and self._close is not None:
+            self._close()
+        super().close()
 
 
 T = TypeVar("T")
@@ -242,8 +282,6 @@ class Backend(abc.ABC):
         key = f"{PROBE_PREFIX}{int(time.time() * 1000)}-{random.randrange(1 << 30)}"
         payload = f"wedbackup probe {key}".encode()
         try:
-            import io
-
             self.put(key, io.BytesIO(payload), len(payload), sha256=hashlib.sha256(payload).hexdigest(),
                      content_type="text/plain")
             with self.open(key) as fh:

@@ -234,7 +234,7 @@ class BoxBackend(Backend):
 
     def _put_plain(self, folder_id: str, name: str, reader: HashingReader, size: int) -> Any:
         # Box wants the SHA-1 in a header before the body, so the (small) body is read first.
-        data = _read_exactly(reader, size)
+        data = reader.read_exactly(size)
         reader.read(1)  # end of stream: HashingReader notices a source longer than declared
         reader.check()
         sha1 = reader.hexdigest("sha1")
@@ -281,7 +281,7 @@ class BoxBackend(Backend):
             parts: list[UploadPart] = []
             offset = 0
             while offset < size:
-                chunk = _read_exactly(reader, min(session.part_size, size - offset))
+                chunk = reader.read_exactly(min(session.part_size, size - offset))
                 part_sha1 = hashlib.sha1(chunk).digest()  # noqa: S324 - Box's own checksum
                 end = offset + len(chunk) - 1
                 uploaded = self._call("upload part", lambda c=chunk, d=part_sha1, o=offset, e=end: chunked.
@@ -372,13 +372,5 @@ class _Download(io.RawIOBase):
         return len(data)
 
 
-def _read_exactly(reader: HashingReader, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = reader.read(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return bytes(buf)
 
 

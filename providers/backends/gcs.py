@@ -186,8 +186,8 @@ class GCSBackend(Backend):
         crc = google_crc32c.Checksum()
         try:
             if size <= self.config.part_size:
-                data = _read_exactly(reader, size)
-                _read_exactly(reader, 0)
+                data = reader.read_exactly(size)
+                reader.read_exactly(0)
                 reader.check()
                 crc.update(data)
                 blob.md5_hash, blob.crc32c = b64(reader.hashes["md5"].digest()), b64(crc.digest())
@@ -220,11 +220,11 @@ class GCSBackend(Backend):
         chunk = chunk_size_for(self.config.part_size)
         try:
             while True:
-                data = _read_exactly(reader, min(chunk, size - reader.read_bytes))
+                data = reader.read_exactly(min(chunk, size - reader.read_bytes))
                 crc.update(data)
                 final = reader.read_bytes == size
                 if final:
-                    _read_exactly(reader, 0)
+                    reader.read_exactly(0)
                     reader.check()
                 resource = self._call(lambda d=data, f=final: session.send(
                     d, final=f, hashes=lambda: {"md5": reader.hashes["md5"].digest(), "crc32c": crc.digest()}),
@@ -331,19 +331,6 @@ class _Download(io.RawIOBase):
         return len(data)
 
 
-def _read_exactly(reader: HashingReader, n: int) -> bytes:
-    """Exactly ``n`` bytes (streams may return short reads); n=0 checks that the stream has ended."""
-    if n == 0:
-        reader.read(1)
-        return b""
-    chunks, got = [], 0
-    while got < n:
-        chunk = reader.read(n - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def _hex(value: str | None) -> str | None:

@@ -34,6 +34,7 @@ from .base import (
     PermanentError,
     ProviderError,
     TransientError,
+    TranslatedStream,
     validate_key,
     with_retries,
 )
@@ -68,14 +69,6 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _read_exactly(reader: HashingReader, n: int) -> bytes:
-    """Read ``n`` bytes (the reader raises IntegrityError if the source ends early)."""
-    chunks, got = [], 0
-    while got < n:
-        chunk = reader.read(n - got)
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 class S3Backend(Backend):
@@ -250,7 +243,7 @@ class S3Backend(Backend):
         return self._put_multipart(key, reader, args)
 
     def _put_single(self, key: str, reader: HashingReader, args: dict[str, Any]) -> ObjectInfo:
-        data = _read_exactly(reader, reader.size)
+        data = reader.read_exactly(reader.size)
         reader.read(1)  # must be end of stream: the reader raises if the source grew
         reader.check()
         sha = _b64(hashlib.sha256(data).digest())
@@ -268,7 +261,7 @@ class S3Backend(Backend):
         digests, md5s = [], []
         try:
             while reader.read_bytes < reader.size:
-                data = _read_exactly(reader, min(part_size, reader.size - reader.read_bytes))
+                data = reader.read_exactly(min(part_size, reader.size - reader.read_bytes))
                 digests.append(hashlib.sha256(data).digest())
                 md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
                 parts.append(self._upload_part(ids, len(parts) + 1, data, digests[-1], md5s[-1]))
@@ -330,7 +323,9 @@ class S3Backend(Backend):
     def open(self, key: str) -> IO[bytes]:
         validate_key(key)
         resp = self._call(f"read {key!r}", lambda: self.client.get_object(Bucket=self.config.bucket, Key=key))
-        return io.BufferedReader(_Body(resp["Body"], lambda exc: self._error(exc, f"read {key!r}")), MIB)
+        return io.BufferedReader(TranslatedStream(
+            resp["Body"].read, (BotoCoreError, ClientError), lambda exc: self._error(exc, f"read {key!r}"),
+            close=resp["Body"].close), MIB)
 
     def head(self, key: str) -> ObjectInfo | None:
         validate_key(key)
@@ -442,26 +437,3 @@ class WasabiBackend(S3Backend):
     def endpoint_url(self) -> str | None:
         return self.config.endpoint or f"https://s3.{self.region}.wasabisys.com"
 
-
-class _Body(io.RawIOBase):
-    """botocore's StreamingBody with read errors translated into the contract's errors."""
-
-    def __init__(self, body: Any, classify: Callable[[Exception], ProviderError]):
-        self._body = body
-        self._classify = classify
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            data = self._body.read(len(buffer))
-        except (BotoCoreError, ClientError) as exc:
-            raise self._classify(exc) from exc
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
