@@ -50,7 +50,11 @@ def manifest_for(wedding: Wedding, provider: Provider) -> dict:
 def manifests_write(*, wedding: Wedding) -> list[str]:
     """Write the manifest to every provider holding part of the wedding; returns the errors, if any."""
     errors = []
-    providers = Provider.objects.filter(replicas__asset__wedding=wedding, replicas__status="verified").distinct()
+    # A provider that is down gets its manifest from the repair job that runs when it is back.
+    providers = (
+        Provider.objects.filter(replicas__asset__wedding=wedding, replicas__status="verified", enabled=True)
+        .exclude(status=Provider.Status.DOWN).distinct()
+    )
     for provider in providers:
         body = json.dumps(manifest_for(wedding, provider), indent=2, ensure_ascii=False).encode()
         try:
