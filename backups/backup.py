@@ -194,10 +194,12 @@ def backup_finish(job_id: int, round_no: int) -> str:
         return "next round"
     from .manifest import manifests_write
     from .repair import repair_prune_temporaries  # imported late: repair imports this module
+    from .sharing import wedding_share
 
     if not gaps:
         repair_prune_temporaries(wedding=job.wedding)
     manifest_errors = manifests_write(wedding=job.wedding)
+    wedding_share(wedding=job.wedding)  # a Dropbox folder link, when the couple allowed sharing; never raises
     total = job.wedding.assets.filter(missing_since__isnull=True).count()
     paths = dict(Asset.objects.filter(pk__in=gaps).values_list("pk", "relative_path"))
     errors = dict(

@@ -375,7 +375,17 @@ class DropboxBackend(Backend):
 
     def shared_link(self, key: str) -> str:
         """A Dropbox shared link to the object (only for weddings whose couple allowed sharing)."""
-        path = self.path_for(key)
+        return self._link(self.path_for(key), key)
+
+    def folder_link(self, prefix: str) -> str:
+        """A Dropbox shared link to the folder of a prefix, e.g. ``weddings/<slug>/`` -> ``<root>/Wedding_<slug>``."""
+        folder = prefix.rstrip("/")
+        if not folder:
+            raise PermanentError(f"{self.config.name}: refusing to share the whole Dropbox root")
+        return self._link(self.path_for(folder), prefix)
+
+    def _link(self, path: str, what: str) -> str:
+        """Create the shared link of a path, or return the one it already has."""
         try:
             return self._call("share", lambda: self.client.sharing_create_shared_link_with_settings(path)).url
         except dbx.ApiError as exc:
@@ -389,9 +399,8 @@ class DropboxBackend(Backend):
                 if links:
                     return links[0].url
             if err.is_path() and err.get_path().is_not_found():
-                raise ObjectNotFound(f"{self.config.name}: no object {key}") from exc
-            raise self._api_error(exc, f"share {key}") from exc
-
+                raise ObjectNotFound(f"{self.config.name}: nothing at {what} to share") from exc
+            raise self._api_error(exc, f"share {what}") from exc
 
 class _VerifiedDownload(io.RawIOBase):
     """The response body, checked against Dropbox's content_hash when it ends."""
