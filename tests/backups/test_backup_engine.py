@@ -205,3 +205,11 @@ def test_a_tampered_encrypted_copy_is_caught_and_restore_falls_back(folders, thr
     assert restored == (folders / "docs/contract.pdf").read_bytes()
     mismatched = wedding_verify(wedding=wedding, deep=True).mismatched
     assert len(mismatched) == 1 and "failed authentication" in mismatched[0]
+
+
+@pytest.mark.parametrize("command", ["backup_wedding", "verify_wedding"])
+def test_the_commands_name_a_missing_wedding(command):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="no wedding with id 999999"):
+        call_command(command, "999999")

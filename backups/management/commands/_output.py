@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 def emit(command: BaseCommand, data: dict[str, Any], *, as_json: bool, lines: list[str]) -> None:
@@ -14,3 +14,13 @@ def emit(command: BaseCommand, data: dict[str, Any], *, as_json: bool, lines: li
     else:
         for line in lines:
             command.stdout.write(line)
+
+
+def wedding_or_error(wedding_id: int):
+    """The wedding, or a CommandError a person understands."""
+    from backups.models import Wedding
+
+    try:
+        return Wedding.objects.get(pk=wedding_id)
+    except Wedding.DoesNotExist:
+        raise CommandError(f"no wedding with id {wedding_id}") from None

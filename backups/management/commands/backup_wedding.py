@@ -4,9 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from backups.backup import backup_start
-from backups.models import BackupJob, Wedding
+from backups.models import BackupJob
 
-from ._output import emit
+from ._output import emit, wedding_or_error
 
 POLL_SECONDS = 0.5
 
@@ -21,10 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
-        try:
-            wedding = Wedding.objects.get(pk=o["wedding_id"])
-        except Wedding.DoesNotExist:
-            raise CommandError(f"no wedding with id {o['wedding_id']}") from None
+        wedding = wedding_or_error(o["wedding_id"])
         with transaction.atomic():
             job = backup_start(wedding=wedding)
         if o["wait"]:

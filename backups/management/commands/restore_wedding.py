@@ -2,10 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups.models import Wedding
 from backups.restore import wedding_restore
 
-from ._output import emit
+from ._output import emit, wedding_or_error
 
 
 class Command(BaseCommand):
@@ -20,10 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
-        try:
-            wedding = Wedding.objects.get(pk=o["wedding_id"])
-        except Wedding.DoesNotExist:
-            raise CommandError(f"no wedding with id {o['wedding_id']}") from None
+        wedding = wedding_or_error(o["wedding_id"])
         report = wedding_restore(wedding=wedding, to=o["to"], only=o["only"],
                                  include_archived=o["include_archived"])
         lines = [f"{len(report.restored)} file(s) restored to {o['to']} ({report.bytes} bytes, "

@@ -1,9 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from backups.models import Wedding
 from backups.verify import wedding_verify
 
-from ._output import emit
+from ._output import emit, wedding_or_error
 
 
 class Command(BaseCommand):
@@ -16,10 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
-        try:
-            wedding = Wedding.objects.get(pk=o["wedding_id"])
-        except Wedding.DoesNotExist:
-            raise CommandError(f"no wedding with id {o['wedding_id']}") from None
+        wedding = wedding_or_error(o["wedding_id"])
         report = wedding_verify(wedding=wedding, deep=o["deep"], clean_orphans=not o["keep_orphans"])
         lines = [f"{report.ok} of {report.checked} replicas verified, {len(report.mismatched)} mismatched, "
                  f"{len(report.unreachable)} unreachable, {len(report.orphans)} orphan(s)"]
