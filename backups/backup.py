@@ -195,6 +195,7 @@ def backup_finish(job_id: int, round_no: int) -> str:
     from .manifest import manifests_write
     from .repair import repair_prune_temporaries  # imported late: repair imports this module
     from .sharing import wedding_share
+    from .snapshots import wedding_refresh
 
     if not gaps:
         repair_prune_temporaries(wedding=job.wedding)
@@ -213,6 +214,7 @@ def backup_finish(job_id: int, round_no: int) -> str:
                         for a, gap in list(gaps.items())[:20])
     if manifest_errors:
         summary = "; ".join([summary, *manifest_errors]).strip("; ")
+    wedding_refresh(job.wedding)  # before the job shows as finished, so the console agrees with it
     BackupJob.objects.filter(pk=job.pk).update(
         status=status, finished_at=timezone.now(), files_done=total - len(gaps), files_failed=len(gaps),
         files_planned=total, error_summary=summary[:4000],

@@ -237,6 +237,9 @@ def wedding_rescan(*, wedding: Wedding) -> ImportReport:
                 asset.missing_since = timezone.now()
                 asset.save(update_fields=["missing_since", "updated"])
                 report.removed.append(rel)
+    from .snapshots import wedding_refresh
+
+    wedding_refresh(wedding)  # new or changed files are at risk until backed up
     return report
 
 

@@ -293,3 +293,41 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"
+
+
+class WeddingHealth(models.Model):
+    """A wedding's protection as last computed (backups.snapshots): the console's fleet pages read this, not
+    millions of replicas. Refreshed after every job on the wedding, on provider status changes, and
+    periodically for the whole fleet; ``refreshed_at`` says how fresh it is."""
+
+    wedding = models.OneToOneField(Wedding, primary_key=True, on_delete=models.CASCADE, related_name="health")
+    files = models.PositiveIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+    good_copies = models.PositiveIntegerField(default=0, help_text="Verified, current copies on reachable providers.")
+    assets_at_risk = models.PositiveIntegerField(default=0)
+    bytes_at_risk = models.BigIntegerField(default=0)
+    at_risk = models.BooleanField(default=False)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["at_risk"])]
+
+    def __str__(self) -> str:
+        return f"{self.wedding_id}: {'at risk' if self.at_risk else 'protected'} ({self.refreshed_at:%H:%M})"
+
+
+class WeddingUsage(models.Model):
+    """Replicas and bytes a wedding holds on one provider, as last computed with its WeddingHealth."""
+
+    wedding = models.ForeignKey(Wedding, on_delete=models.CASCADE, related_name="usage")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="usage")
+    verified_replicas = models.PositiveIntegerField(default=0)
+    other_replicas = models.PositiveIntegerField(default=0)
+    verified_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wedding", "provider"], name="usage_unique_wedding_provider")]
+        indexes = [models.Index(fields=["provider"])]
+
+    def __str__(self) -> str:
+        return f"{self.wedding_id} on {self.provider_id}: {self.verified_replicas}"

@@ -17,14 +17,10 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
-    Exists,
     F,
     FloatField,
-    IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
@@ -109,26 +105,17 @@ def failed_jobs(limit: int = 50) -> list[BackupJob]:
 
 
 def weddings_filtered(*, q: str = "", residency: str = "", plan: str = "", status: str = "") -> QuerySet[Wedding]:
-    """The weddings list: search, filters, and per row bytes, files, good copies and an at-risk flag.
-
-    Every column is a correlated subquery, so PostgreSQL computes them only for the page shown."""
-    rules = policy_rules()
-    current = Asset.objects.filter(wedding=OuterRef("pk"), missing_since__isnull=True)
-    good_replicas = Replica.objects.filter(
-        asset__wedding=OuterRef("pk"), asset__missing_since__isnull=True, status=Replica.Status.VERIFIED,
-        sha256=F("asset__sha256"), provider__enabled=True, provider__status__in=REACHABLE,
-    )
+    """The weddings list: search, filters, and per row bytes, files, copies per file and an at-risk flag,
+    read from the stored WeddingHealth (``snapshots``); a wedding not checked yet has no ``refreshed_at``."""
     weddings = Wedding.objects.annotate(
-        at_risk=Exists(asset_health(rules).filter(wedding=OuterRef("pk"), at_risk=True)),
-        total_bytes=Coalesce(Subquery(current.values("wedding").annotate(s=Sum("size")).values("s")), 0),
-        files=Coalesce(Subquery(current.values("wedding").annotate(n=Count("id")).values("n")), 0),
-        good_copies=Coalesce(Subquery(good_replicas.values("asset__wedding").annotate(n=Count("id")).values("n")),
-                             0, output_field=IntegerField()),
+        at_risk=Coalesce(F("health__at_risk"), Value(False)),
+        total_bytes=F("health__bytes"), files=F("health__files"),
+        copies_per_file=Case(
+            When(health__files__gt=0, then=Cast("health__good_copies", FloatField()) / F("health__files")),
+            default=Value(None), output_field=FloatField(),
+        ),
+        refreshed_at=F("health__refreshed_at"),
     )
-    weddings = weddings.annotate(copies_per_file=Case(
-        When(files=0, then=Value(None)), default=Cast("good_copies", FloatField()) / F("files"),
-        output_field=FloatField(),
-    ))
     if q:
         weddings = weddings.filter(Q(couple__icontains=q) | Q(slug__icontains=q))
     if residency:
@@ -136,9 +123,9 @@ def weddings_filtered(*, q: str = "", residency: str = "", plan: str = "", statu
     if plan:
         weddings = weddings.filter(plan=plan)
     if status == "at-risk":
-        weddings = weddings.filter(at_risk=True)
+        weddings = weddings.filter(health__at_risk=True)
     elif status == "protected":
-        weddings = weddings.filter(at_risk=False)
+        weddings = weddings.filter(health__at_risk=False)
     return weddings
 
 
@@ -193,15 +180,17 @@ def job_status(job: BackupJob) -> dict:
 
 def overview() -> dict:
     """The overview page: protection, providers (tiles and replicas chart), running jobs, monthly cost."""
-    from costs.queries import cost_summary
+    from costs.snapshots import cost_latest
     from providers.queries import providers_with_usage
 
+    from .snapshots import fleet_summary
+
     return {
-        "summary": protection_summary(),
+        "summary": fleet_summary(),
         "weddings_total": Wedding.objects.count(),
         "providers": list(providers_with_usage()),
         "jobs": active_jobs(),
-        "costs": cost_summary(),
+        "costs": cost_latest(),
     }
 
 

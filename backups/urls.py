@@ -6,6 +6,7 @@ app_name = "backups"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("refresh/", views.snapshots_refresh, name="snapshots_refresh"),
     path("weddings/", views.wedding_list, name="weddings"),
     path("weddings/import/", views.wedding_import, name="wedding_import"),
     path("weddings/<slug:slug>/", views.wedding_detail, name="wedding"),

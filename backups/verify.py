@@ -89,6 +89,9 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
         with transaction.atomic():
             report.repair_job = backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR,
                                              requested_by=requested_by).pk
+    from .snapshots import wedding_refresh
+
+    wedding_refresh(wedding)  # mismatches put files at risk until the repair has run
     return report
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from providers.residency import ZONES
 from wedbackup.web import staff_post, staff_required
@@ -28,6 +30,20 @@ def overview(request: HttpRequest) -> HttpResponse:
 
         context["charts"].append({"id": "chart-costs", "figure": now_vs_optimised_figure(context["costs"])})
     return render(request, "backups/overview.html", context)
+
+
+@staff_post
+def snapshots_refresh(request: HttpRequest) -> HttpResponse:
+    """Recompute the stored protection and cost figures now, in a worker."""
+    import django_rq
+
+    queue = django_rq.get_queue("bulk", commit_mode="auto")  # nothing to wait for: no rows are written here
+    queue.enqueue("wedbackup.periodic.snapshots_refresh", costs=True, job_timeout=3600)
+    messages.success(request, "Refreshing protection and cost figures; reload in a minute.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("backups:overview")
+    return redirect(target)
 
 
 @staff_required

@@ -100,6 +100,11 @@ def optimization_execute(*, optimization: Optimization, job: BackupJob) -> str:
         Optimization.Status.PARTIAL if failed < len(work) else Optimization.Status.FAILED)
     Optimization.objects.filter(pk=optimization.pk).update(
         status=status, realised_monthly_saving=realised, applied_at=timezone.now(), error="\n".join(errors)[:4000])
+    from backups.snapshots import wedding_refresh
+    from wedbackup.periodic import cost_snapshot_soon
+
+    wedding_refresh(wedding)
+    cost_snapshot_soon()
     job_status = {Optimization.Status.APPLIED: BackupJob.Status.SUCCEEDED,
                   Optimization.Status.PARTIAL: BackupJob.Status.PARTIAL}.get(status, BackupJob.Status.FAILED)
     BackupJob.objects.filter(pk=job.pk).update(

@@ -33,3 +33,21 @@ def by_provider_class_figure(rows: list[dict], currency: str) -> dict:
         monthly = {r["provider"]: float(r["monthly"]) for r in rows if r["storage_class"] == cls}
         traces.append(go.Bar(x=providers, y=[monthly.get(p, 0.0) for p in providers], name=cls or "default class"))
     return figure(traces, title=f"Monthly cost by provider and class ({currency})", barmode="stack", height=300)
+
+
+def cost_history_figure(snapshots: list) -> dict:
+    """Monthly cost by provider and class over time (stacked), with the optimised total as a line."""
+    import plotly.graph_objects as go
+
+    when = [s.taken_at for s in snapshots]
+    series: dict[str, list[float]] = {}
+    for i, s in enumerate(snapshots):
+        for row in s.by_provider_class:
+            name = f"{row['provider']} · {row['storage_class'] or 'default class'}"
+            series.setdefault(name, [0.0] * len(snapshots))[i] += float(row["monthly"])
+    traces = [go.Scatter(x=when, y=values, name=name, stackgroup="cost", mode="lines")
+              for name, values in sorted(series.items())]
+    traces.append(go.Scatter(x=when, y=[float(s.optimised_monthly) for s in snapshots], name="optimised total",
+                             mode="lines", line={"dash": "dash", "color": "#2e7d32"}))
+    currency = snapshots[-1].currency if snapshots else ""
+    return figure(traces, title=f"Monthly cost by provider and class over time ({currency})", height=320)

@@ -90,3 +90,25 @@ class Optimization(models.Model):
     @property
     def monthly_saving(self):
         return self.current_monthly - self.new_monthly
+
+
+class CostSnapshot(models.Model):
+    """The cost model's answer at one moment (costs.snapshots): what the console shows, and its history.
+    Past days keep their last snapshot only, so the history stays one row per day."""
+
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+    catalog_version = models.CharField(max_length=80, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    current_monthly = models.DecimalField(max_digits=14, decimal_places=4)
+    optimised_monthly = models.DecimalField(max_digits=14, decimal_places=4)
+    savings_by_kind = models.JSONField(default=dict, help_text="{kind: monthly saving}, as strings.")
+    by_provider_class = models.JSONField(default=list, help_text="[{provider, storage_class, monthly}]")
+    proposals = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0, help_text="How long the cost model took.")
+
+    class Meta:
+        ordering = ["-taken_at"]
+        get_latest_by = "taken_at"
+
+    def __str__(self) -> str:
+        return f"{self.taken_at:%Y-%m-%d %H:%M}: {self.current_monthly} -> {self.optimised_monthly} {self.currency}"

@@ -22,6 +22,8 @@ def costs(request: HttpRequest) -> HttpResponse:
         if summary["by_provider_class"]:
             context["charts"].append({"id": "chart-by-class", "figure": charts.by_provider_class_figure(
                 summary["by_provider_class"], summary["currency"])})
+    if len(context["cost_history"]) >= 2:
+        context["charts"].append({"id": "chart-history", "figure": charts.cost_history_figure(context["cost_history"])})
     if context["by_kind"]:
         context["charts"].append({"id": "chart-savings", "figure": charts.savings_by_kind_figure(context["by_kind"])})
     return render(request, "costs/costs.html", context)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from backups.models import Asset, AuditEvent, BackupJob, Replica, Wedding
 from backups.routing import AssetTraits, ProviderState, Rules, WeddingTraits, _wishes
+from wedbackup.periodic import fleet_health_soon
 
 from .breaker import breaker_store
 from .health import provider_probe
@@ -282,6 +283,7 @@ def provider_mark_down(*, provider: Provider, by: Actor, reason: str = "") -> Fa
     """Drain: no new work, queued work redirected. The monitor never brings a drained provider back."""
     previous = provider.status
     Provider.objects.filter(pk=provider.pk).update(status=Provider.Status.DRAINING, status_changed_at=timezone.now())
+    fleet_health_soon()
     provider.refresh_from_db()
     label = _audit_label(by)
     event = failover_begin(provider=provider, trigger=FailoverEvent.Trigger.MANUAL,
@@ -296,6 +298,7 @@ def provider_mark_up(*, provider: Provider, by: Actor) -> FailoverEvent | None:
     previous = provider.status
     breaker_store().reset(provider.pk)
     Provider.objects.filter(pk=provider.pk).update(status=Provider.Status.ACTIVE, status_changed_at=timezone.now())
+    fleet_health_soon()
     provider.refresh_from_db()
     event = failover_end(provider=provider)
     _audit(by=by, action="provider.mark_up", provider=provider,

@@ -1,9 +1,8 @@
 """Health: probe providers with a hard timeout, record it, feed the breakers, mirror status, keep the schedule.
 
-The monitor is one RQ job, ``health_tick``, that schedules its successor before it probes (so a crash
-mid-probe never breaks the chain) and is kept unique by a marker key in Redis: a tick whose id is not
-the marker's is a stray duplicate and stops. ``health_schedule()`` is idempotent: call it at every
-worker start.
+The monitor is one RQ job, ``health_tick``, on a ``wedbackup.periodic.Chain``: it schedules its successor
+before it probes (a crash mid-probe never breaks the chain) and a stray duplicate stops.
+``health_schedule()`` is idempotent: call it at every worker start.
 """
 
 from __future__ import annotations
@@ -12,13 +11,11 @@ import datetime as dt
 import logging
 import threading
 import time
-import uuid
 
-import django_rq
 from django.conf import settings
-from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from django.utils import timezone
+
+from wedbackup.periodic import Chain, fleet_health_soon
 
 from .backends import backend_for
 from .backends.base import Probe
@@ -26,16 +23,6 @@ from .breaker import CLOSED, OPEN, Transition, breaker_record, breaker_status, b
 from .models import FailoverEvent, Provider, ProviderHealthCheck
 
 log = logging.getLogger(__name__)
-TICK_MARKER = "wedbackup:health:next-tick"
-TICK_FUNC = "providers.health.health_tick"
-_CONTINUE = """
-local current = redis.call('GET', KEYS[1])
-if current == false or current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
-end
-return 0
-"""
 
 
 def health_interval() -> int:
@@ -119,11 +106,14 @@ def health_check_all() -> list[ProviderHealthCheck]:
 
 def provider_status_sync(*, provider_id: int, status: str) -> bool:
     """Mirror the breaker's status to the row; a provider staff drained keeps ``draining``."""
-    return bool(
+    changed = bool(
         Provider.objects.filter(pk=provider_id)
         .exclude(status__in=[Provider.Status.DRAINING, status])
         .update(status=status, status_changed_at=dt.datetime.now(dt.UTC))
     )
+    if changed:
+        fleet_health_soon()  # which weddings are at risk depends on which providers are reachable
+    return changed
 
 
 def breaker_changed(transition: Transition) -> None:
@@ -165,41 +155,28 @@ def health_reconcile(providers: list[Provider]) -> None:
 
 
 # -- the schedule ---------------------------------------------------------------------------------------
-def _marker_ttl() -> int:
-    return 3 * health_interval() + int(probe_timeout()) + 60
-
-
-def _tick_options() -> dict:
-    return {"job_timeout": int(probe_timeout()) + 120, "result_ttl": 10 * health_interval()}
+HEALTH_CHAIN = Chain(marker="wedbackup:health:next-tick", func="providers.health.health_tick",
+                     queue=health_queue_name, interval=health_interval, timeout=lambda: int(probe_timeout()) + 120)
 
 
 def health_schedule() -> str:
     """Make sure exactly one health tick is pending; returns its job id. Safe to call from every worker."""
-    queue = django_rq.get_queue(health_queue_name(), commit_mode="auto")
-    conn = queue.connection
-    current = conn.get(TICK_MARKER)
-    if current is not None:
-        job_id = current.decode()
-        try:
-            status = Job.fetch(job_id, connection=conn).get_status()
-        except NoSuchJobError:  # expired or deleted: the chain is broken, start a new one
-            status = None
-        if status in (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED):
-            return job_id
-    next_id = f"wedbackup-health-{uuid.uuid4().hex}"
-    if not conn.eval(_CONTINUE, 1, TICK_MARKER, current or "", next_id, _marker_ttl()):
-        return conn.get(TICK_MARKER).decode()  # another process won the race
-    queue.enqueue(TICK_FUNC, job_id=next_id, **_tick_options())
-    return next_id
+    return HEALTH_CHAIN.schedule()
 
 
 def health_tick() -> int:
     """RQ entry: schedule the next tick (if this tick is the chain's), then probe. Returns probes run."""
-    job = get_current_job()
-    if job is not None:
-        queue = django_rq.get_queue(health_queue_name(), commit_mode="auto")
-        next_id = f"wedbackup-health-{uuid.uuid4().hex}"
-        if not queue.connection.eval(_CONTINUE, 1, TICK_MARKER, job.id, next_id, _marker_ttl()):
-            return 0  # a stray duplicate: the chain lives on elsewhere
-        queue.enqueue_in(dt.timedelta(seconds=health_interval()), TICK_FUNC, job_id=next_id, **_tick_options())
+    if not HEALTH_CHAIN.follow():
+        return 0  # a stray duplicate: the chain lives on elsewhere
     return len(health_check_all())
+
+
+def health_retention_days() -> int:
+    return int(getattr(settings, "WEDBACKUP_HEALTH_RETENTION_DAYS", 30))
+
+
+def health_checks_prune(now: dt.datetime | None = None) -> int:
+    """Drop health checks older than the retention (~2,880 a day per provider at the default interval)."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=health_retention_days())
+    deleted, _ = ProviderHealthCheck.objects.filter(checked_at__lt=cutoff).delete()
+    return deleted

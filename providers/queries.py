@@ -21,13 +21,13 @@ DEFAULT_RANGE = "24h"
 
 
 def providers_with_usage() -> QuerySet[Provider]:
-    """Providers with verified replica count and bytes, last probe, and an open failover flag (one query)."""
-    verified = Q(replicas__status="verified")
+    """Providers with verified replica count and bytes (as stored by backups.snapshots, so a million replicas
+    are not counted per page view), last probe, and an open failover flag (one query)."""
     last_check = ProviderHealthCheck.objects.filter(provider=OuterRef("pk")).order_by("-checked_at")
     return Provider.objects.annotate(
-        verified_replicas=Count("replicas", filter=verified),
-        other_replicas=Count("replicas", filter=~verified),
-        used_bytes=Coalesce(Sum("replicas__size", filter=verified), 0),
+        verified_replicas=Coalesce(Sum("usage__verified_replicas"), 0),
+        other_replicas=Coalesce(Sum("usage__other_replicas"), 0),
+        used_bytes=Coalesce(Sum("usage__verified_bytes"), 0),
         last_checked_at=Subquery(last_check.values("checked_at")[:1]),
         last_ok=Subquery(last_check.values("ok")[:1]),
         last_latency_ms=Subquery(last_check.values("latency_ms")[:1]),

@@ -24,7 +24,10 @@ ACTIONS = {
 
 @staff_required
 def provider_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "providers/provider_list.html", {"providers": list(queries.providers_with_usage())})
+    from backups.snapshots import fleet_refreshed_at
+
+    return render(request, "providers/provider_list.html", {"providers": list(queries.providers_with_usage()),
+                                                            "as_of": fleet_refreshed_at()})
 
 
 @staff_required

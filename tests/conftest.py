@@ -44,12 +44,12 @@ def rq_queues(settings):
     import time
 
     import django_rq
-    from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
     queues = [django_rq.get_queue(name) for name in settings.QUEUE_NAMES]
     for q in queues:
         q.empty()
-        for registry in (FailedJobRegistry, FinishedJobRegistry):
+        for registry in (FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry):
             reg = registry(queue=q)
             for job_id in reg.get_job_ids():
                 reg.remove(job_id, delete_job=True)

@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from backups.models import BackupJob, Wedding
+from backups.snapshots import fleet_health_refresh
 from providers.models import Provider
 from tests.factories import make_asset, make_provider, make_wedding
 from tests.views import assert_login_redirect, chart, make_replica, queries_for
@@ -44,6 +45,7 @@ def test_it_counts_protected_and_at_risk_weddings_and_bytes(staff_client, us_pro
     protected_wedding(us_providers, size=40)
     # A copy on a provider that is down protects nobody today: every wedding is now short of copies.
     Provider.objects.filter(pk=us_providers[2].pk).update(status=Provider.Status.DOWN)
+    fleet_health_refresh()  # what the periodic job (or the status change's hook) does
 
     response = staff_client.get(URL)
     assert response.status_code == 200
@@ -53,6 +55,9 @@ def test_it_counts_protected_and_at_risk_weddings_and_bytes(staff_client, us_pro
     assert bytes_["values"] == [0, 1070]
 
     Provider.objects.filter(pk=us_providers[2].pk).update(status=Provider.Status.ACTIVE)
+    figure = chart(staff_client.get(URL), "chart-protection")
+    assert figure["data"][0]["values"] == [0, 4]  # the page shows what was stored, until the next refresh
+    fleet_health_refresh()
     figure = chart(staff_client.get(URL), "chart-protection")
     assert figure["data"][0]["values"] == [2, 2]
     assert figure["data"][1]["values"] == [1040, 30]
@@ -86,6 +91,7 @@ def test_it_shows_replicas_per_provider_and_status_tiles(staff_client, us_provid
     protected_wedding(us_providers)
     protected_wedding(us_providers[:1])
     Provider.objects.filter(pk=us_providers[1].pk).update(status=Provider.Status.DEGRADED)
+    fleet_health_refresh()
     response = staff_client.get(URL)
     figure = chart(response, "chart-replicas")
     verified = figure["data"][0]
@@ -106,31 +112,55 @@ def test_it_shows_running_jobs_with_progress(staff_client):
     assert html.count('class="progress"') == 1
 
 
-def test_the_cost_slot_says_when_the_cost_model_is_missing(staff_client, monkeypatch):
-    monkeypatch.setattr("costs.queries.cost_summary", lambda: None)
-    assert "cost model not loaded yet" in staff_client.get(URL).content.decode()
+def test_the_cost_slot_says_when_no_cost_snapshot_exists_yet(staff_client):
+    html = staff_client.get(URL).content.decode()
+    assert 'data-stat="cost-missing">not computed yet' in html
+    assert 'id="chart-costs"' not in html
 
 
-def test_the_cost_slot_shows_now_and_optimised(staff_client, monkeypatch):
+def test_the_cost_slot_shows_the_latest_snapshot(staff_client):
+    import datetime as dt
     from decimal import Decimal
 
-    monkeypatch.setattr("costs.queries.cost_summary", lambda: {
-        "current_monthly": Decimal("120.50"), "optimised_monthly": Decimal("80.25"), "currency": "USD",
-        "saving": Decimal("40.25")})
+    from django.utils import timezone
+
+    from costs.models import CostSnapshot
+
+    CostSnapshot.objects.create(current_monthly=Decimal("999"), optimised_monthly=Decimal("1"),
+                                taken_at=timezone.now() - dt.timedelta(hours=2))
+    CostSnapshot.objects.create(current_monthly=Decimal("120.50"), optimised_monthly=Decimal("80.25"))
     response = staff_client.get(URL)
-    assert "120.50" in response.content.decode()
+    html = response.content.decode()
+    assert 'data-stat="cost-now">120.50' in html and "40.25" in html
     assert chart(response, "chart-costs")["data"][0]["y"] == [120.5, 80.25]
 
 
+def test_the_page_says_how_fresh_its_figures_are_and_offers_a_refresh(staff_client, us_providers):
+    html = staff_client.get(URL).content.decode()
+    assert "never (not computed yet)" in html
+    protected_wedding(us_providers)
+    fleet_health_refresh()
+    html = staff_client.get(URL).content.decode()
+    assert "never (not computed yet)" not in html
+    assert 'data-stat="refreshed-at" datetime="20' in html
+    assert f'action="{reverse("backups:snapshots_refresh")}"' in html
+
+
 def test_the_query_count_does_not_grow_with_the_fleet(staff_client, us_providers):
+    from costs.snapshots import cost_snapshot_take
+
     for _ in range(5):
         protected_wedding(us_providers)
+    fleet_health_refresh()
+    cost_snapshot_take()
     few = queries_for(staff_client, URL)
     for _ in range(45):
         protected_wedding(us_providers)
         BackupJob.objects.create(wedding=make_wedding(), kind="backup", status="running")
+    fleet_health_refresh()
+    cost_snapshot_take()
     assert queries_for(staff_client, URL) == few
-    assert few <= 20  # about half are the cost model's (costs.model.costs_summary)
+    assert few <= 10  # stored figures: no fleet-wide aggregate over assets or replicas per view
 
 
 def test_plotly_is_served_from_the_installed_package(staff_client, client):

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from backups.snapshots import fleet_health_refresh, wedding_refresh
 from tests.factories import make_asset, make_provider, make_wedding
 from tests.views import assert_login_redirect, make_replica, queries_for
 
@@ -38,6 +39,7 @@ def test_it_forbids_non_staff(plain_client):
 
 def test_it_lists_weddings_with_bytes_files_and_copies(staff_client, providers):
     wedding = wedding_with_copies(providers, 3, couple="Cleo & Dan")
+    wedding_refresh(wedding)
     html = staff_client.get(URL).content.decode()
     row = html[html.index("Cleo &amp; Dan"):]
     row = row[:row.index("</tr>")]
@@ -59,10 +61,15 @@ def test_it_filters_by_residency_plan_and_status(staff_client, providers):
     safe = wedding_with_copies(providers, 3)
     short = wedding_with_copies(providers, 1)
     eu = make_wedding(country="DE", plan="premium")
+    fleet_health_refresh()
+    fresh = make_wedding()  # created after the last refresh: in neither status until it has been checked
     assert slugs(staff_client.get(URL, {"residency": "EU"})) == [eu.slug]
     assert slugs(staff_client.get(URL, {"plan": "premium"})) == [eu.slug]
     assert slugs(staff_client.get(URL, {"status": "at-risk"})) == [short.slug]
     assert set(slugs(staff_client.get(URL, {"status": "protected"}))) == {safe.slug, eu.slug}  # eu: no files
+    html = staff_client.get(URL).content.decode()
+    row = html[html.index(fresh.slug):]
+    assert "not checked yet" in row[:row.index("</tr>")]
 
 
 def test_it_paginates_and_keeps_the_filters(staff_client):
@@ -81,5 +88,6 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(staff_client, provide
     few = queries_for(staff_client, URL)
     for _ in range(45):
         wedding_with_copies(providers, 2)
+    fleet_health_refresh()
     assert queries_for(staff_client, URL) == few
     assert queries_for(staff_client, URL + "?status=at-risk&q=ana") == few

@@ -1,3 +1,4 @@
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -5,7 +6,8 @@ from django.test import Client
 from django.utils import timezone
 
 from backups.models import BackupJob
-from costs.models import Optimization
+from costs.models import CostSnapshot, Optimization
+from costs.snapshots import cost_snapshot_take
 from tests.factories import make_wedding
 from tests.views import assert_login_redirect, chart, queries_for
 
@@ -28,23 +30,47 @@ def test_it_forbids_non_staff(plain_client):
     assert plain_client.get(URL).status_code == 403
 
 
-def test_it_shows_the_cost_model_summary(staff_client):
+def test_before_the_first_snapshot_it_says_so(staff_client):
     html = staff_client.get(URL).content.decode()
-    assert 'data-stat="cost-now">0.00<' in html  # the real cost model over an empty fleet
+    assert 'data-stat="cost-missing">not computed yet' in html
+    assert "never (not computed yet)" in html
 
 
-def test_it_charts_now_optimised_and_cost_by_provider_class(staff_client, monkeypatch):
-    monkeypatch.setattr("costs.queries.cost_summary", lambda: {
-        "current_monthly": Decimal("90"), "optimised_monthly": Decimal("60"), "currency": "USD",
-        "saving": Decimal("30"), "by_provider_class": [
-            {"provider": "s3", "storage_class": "STANDARD", "monthly": Decimal("50")},
-            {"provider": "s3", "storage_class": "GLACIER_IR", "monthly": Decimal("10")},
-            {"provider": "b2", "storage_class": "", "monthly": Decimal("30")}]})
+def test_it_shows_the_cost_model_summary(staff_client):
+    cost_snapshot_take()  # the real cost model over an empty fleet, as the periodic job runs it
+    html = staff_client.get(URL).content.decode()
+    assert 'data-stat="cost-now">0.00<' in html
+    assert "never (not computed yet)" not in html
+
+
+def snapshot(current="90", optimised="60", days_ago=0, rows=None) -> CostSnapshot:
+    rows = rows or [{"provider": "s3", "storage_class": "STANDARD", "monthly": "50"},
+                    {"provider": "s3", "storage_class": "GLACIER_IR", "monthly": "10"},
+                    {"provider": "b2", "storage_class": "", "monthly": "30"}]
+    return CostSnapshot.objects.create(current_monthly=Decimal(current), optimised_monthly=Decimal(optimised),
+                                       by_provider_class=rows, savings_by_kind={"lifecycle": "30"},
+                                       taken_at=timezone.now() - dt.timedelta(days=days_ago))
+
+
+def test_it_charts_now_optimised_and_cost_by_provider_class(staff_client):
+    snapshot()
     response = staff_client.get(URL)
     assert chart(response, "chart-costs")["data"][0]["y"] == [90.0, 60.0]
     traces = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in chart(response, "chart-by-class")["data"]}
     assert traces["STANDARD"] == {"b2": 0.0, "s3": 50.0}
     assert traces["default class"] == {"b2": 30.0, "s3": 0.0}
+    assert 'data-stat="history-missing"' in response.content.decode()  # one snapshot is not a history
+
+
+def test_it_charts_cost_by_provider_and_class_over_time(staff_client):
+    snapshot("100", "70", days_ago=2, rows=[{"provider": "s3", "storage_class": "STANDARD", "monthly": "100"}])
+    snapshot("90", "60", days_ago=1)
+    response = staff_client.get(URL)
+    traces = {t["name"]: t["y"] for t in chart(response, "chart-history")["data"]}
+    assert traces["s3 · STANDARD"] == [100.0, 50.0]
+    assert traces["b2 · default class"] == [0.0, 30.0]
+    assert traces["optimised total"] == [70.0, 60.0]
+    assert 'data-stat="history-missing"' not in response.content.decode()
 
 
 def test_it_lists_proposals_and_sums_savings_by_kind(staff_client):
@@ -119,6 +145,9 @@ def test_the_query_count_does_not_grow_with_proposals(staff_client, staff_user):
                      job=BackupJob.objects.create(kind="optimise", status="succeeded"))
 
     add(5)
+    snapshot(days_ago=1)
     few = queries_for(staff_client, URL)
     add(45)
+    for days in range(2, 60):
+        snapshot(days_ago=days)
     assert queries_for(staff_client, URL) == few

@@ -1,6 +1,7 @@
 """The health monitor on real watched-folder providers and real Redis: probes, breaker, status, schedule."""
 
 import contextlib
+import dataclasses
 import shutil
 import threading
 import time
@@ -186,7 +187,7 @@ def drop_job(queue, job_id: str) -> None:
 @pytest.fixture
 def tick_marker(monkeypatch, settings):
     marker = f"test:health:next-tick:{uuid.uuid4().hex}"
-    monkeypatch.setattr(health, "TICK_MARKER", marker)
+    monkeypatch.setattr(health, "HEALTH_CHAIN", dataclasses.replace(health.HEALTH_CHAIN, marker=marker))
     settings.WEDBACKUP_HEALTH_INTERVAL = 30
     queue = django_rq.get_queue("health")
     before = set(queue.get_job_ids()) | set(ScheduledJobRegistry(queue=queue).get_job_ids())
@@ -224,7 +225,7 @@ def test_a_tick_probes_and_schedules_the_next_one(tick_marker, folder_provider, 
     assert Job.fetch(first, connection=queue.connection).return_value() == 1
     assert ProviderHealthCheck.objects.filter(provider=provider, ok=True).count() == 1
     scheduled = ScheduledJobRegistry(queue=queue)
-    following = queue.connection.get(health.TICK_MARKER).decode()
+    following = queue.connection.get(health.HEALTH_CHAIN.marker).decode()
     assert following != first
     assert following in scheduled.get_job_ids()
     when = scheduled.get_scheduled_time(following).timestamp()
@@ -237,13 +238,13 @@ def test_a_stray_duplicate_tick_ends_its_chain(tick_marker, folder_provider, bre
     queue = tick_marker
     folder_provider()
     owner = health_schedule()
-    stray = queue.enqueue(health.TICK_FUNC, job_id=f"wedbackup-health-stray-{uuid.uuid4().hex}")
+    stray = queue.enqueue(health.HEALTH_CHAIN.func, job_id=f"wedbackup-health-stray-{uuid.uuid4().hex}")
     queue.remove(owner)  # run only the stray one
     scheduled_before = set(ScheduledJobRegistry(queue=queue).get_job_ids())
     worker = django_rq.get_worker(queue.name, worker_class=SimpleWorker)
     worker.work(burst=True, max_jobs=1, with_scheduler=False)
     assert Job.fetch(stray.id, connection=queue.connection).return_value() == 0
-    assert queue.connection.get(health.TICK_MARKER).decode() == owner
+    assert queue.connection.get(health.HEALTH_CHAIN.marker).decode() == owner
     assert set(ScheduledJobRegistry(queue=queue).get_job_ids()) == scheduled_before  # no second chain
 
 

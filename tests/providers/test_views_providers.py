@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from backups.snapshots import wedding_refresh
 from providers.models import FailoverEvent, Provider, ProviderHealthCheck
 from tests.factories import make_asset, make_provider, make_wedding
 from tests.views import assert_login_redirect, chart, make_replica, queries_for
@@ -62,6 +63,7 @@ def test_the_detail_shows_capacity_used_by_verified_replicas(staff_client):
     wedding = make_wedding()
     make_replica(make_asset(wedding, size=250), provider)
     make_replica(make_asset(wedding, size=500), provider, status="failed")
+    wedding_refresh(wedding)  # usage is stored per wedding at the end of each job (backups.snapshots)
     html = staff_client.get(f"/providers/{provider.pk}/").content.decode()
     assert 'data-stat="used">250\xa0bytes<' in html
     assert "(25%)" in html

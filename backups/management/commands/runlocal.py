@@ -11,8 +11,8 @@ from django.db import transaction
 
 from backups.backup import backup_start
 from backups.demo import demo_providers_apply, demo_user_ensure, demo_wedding_ensure
-from providers.health import health_schedule
 from providers.localservers.fleet import fleet_start
+from wedbackup.periodic import schedule_all
 
 
 def _interrupt(signum, frame):
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 report = demo_wedding_ensure(var)
                 with transaction.atomic():
                     backup_start(wedding=report.wedding)
-            health_schedule()  # the self-rescheduling probe chain the worker's scheduler runs
+            schedule_all()  # the self-rescheduling probe and snapshot chains the worker's scheduler runs
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
             children.append(subprocess.Popen([*manage, "rqworker", *settings.QUEUE_NAMES, "--with-scheduler"]))
             children.append(subprocess.Popen([*manage, "runserver", o["addr"], "--noreload"]))

@@ -1,0 +1,157 @@
+"""Benchmark: every console page against a large fleet (issue 8: 5,000 weddings, 1,000,000 assets, < 300 ms).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/wedbackup .venv/bin/python bench/console.py [--keep]
+
+Seeds a throw-away test database (test_<name>; kept with --keep and reused next time if it already holds
+the fleet): the reference fleet of tests.integrations.fleet scaled to ~1M assets and ~3M verified replicas,
+30 days of health checks every 30 s per provider, 20,000 past jobs, the optimiser's proposals. Then runs the
+snapshot refresh the workers run periodically (timed), and requests each page in this process with Django's
+test client as a staff user: server time (median and worst of --repeat runs) and query count. Exit 1 when
+a page's median is over the budget. Not run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wedbackup.settings")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection, connections  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
+
+WEDDINGS = 5_000
+TARGET_ASSETS = 1_000_000
+MEAN_ASSETS = 120  # tests.integrations.fleet.MIX
+BUDGET_MS = 300
+
+
+def seed(weddings: int, assets: int) -> None:
+    from backups.models import BackupJob, Wedding
+    from costs.proposals import optimizations_refresh
+    from providers.models import ProviderHealthCheck
+    from tests.integrations.fleet import build_fleet
+
+    started = time.monotonic()
+    counts = build_fleet(weddings, scale=assets / (weddings * MEAN_ASSETS))
+    print(f"fleet: {counts['assets']:,} assets, {counts['replicas']:,} replicas in {counts['weddings']:,} weddings "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
+    table = ProviderHealthCheck._meta.db_table
+    with connection.cursor() as cur:  # 30 days of probes every 30 s, ~2 % failed
+        cur.execute(f"""
+            INSERT INTO {table} (provider_id, checked_at, source, ok, latency_ms, error)
+            SELECT p.id, now() - make_interval(secs => s * 30), 'probe', (s % 50) <> 0, 20 + (s % 97),
+                   CASE WHEN s % 50 = 0 THEN 'timeout' ELSE '' END
+            FROM providers_provider p, generate_series(0, 30 * 2880) s""")  # noqa: S608
+    ids = list(Wedding.objects.values_list("pk", flat=True))
+    statuses = [BackupJob.Status.SUCCEEDED] * 8 + [BackupJob.Status.FAILED, BackupJob.Status.PARTIAL]
+    BackupJob.objects.bulk_create([
+        BackupJob(wedding_id=ids[i % len(ids)], kind=BackupJob.Kind.BACKUP, status=statuses[i % len(statuses)],
+                  files_planned=200, files_done=200, error_summary="" if i % 10 < 8 else "2 files failed")
+        for i in range(20_000)], batch_size=5_000)
+    started = time.monotonic()
+    made = optimizations_refresh()
+    print(f"optimiser: {len(made):,} proposals ({time.monotonic() - started:.0f} s)", flush=True)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+
+
+def refresh() -> None:
+    try:
+        from wedbackup.periodic import snapshots_refresh
+    except ImportError:  # before snapshots existed: pages computed everything live
+        return
+    started = time.monotonic()
+    result = snapshots_refresh(costs=True)
+    print(f"snapshot refresh (the periodic job): {time.monotonic() - started:.1f} s {result}", flush=True)
+
+
+def pages() -> list[tuple[str, str]]:
+    from django.db.models import Count
+
+    from backups.models import Asset, BackupJob, Wedding
+    from providers.models import Provider
+
+    biggest = (Asset.objects.values("wedding").annotate(n=Count("id")).order_by("-n").first() or {}).get("wedding")
+    slug = Wedding.objects.get(pk=biggest).slug
+    provider = Provider.objects.order_by("pk").first().pk
+    job = BackupJob.objects.order_by("-pk").first().pk
+    return [
+        ("overview", "/"),
+        ("weddings", "/weddings/"),
+        ("weddings page 150", "/weddings/?page=150"),
+        ("weddings at risk", "/weddings/?status=at-risk"),
+        ("weddings search", "/weddings/?q=Couple+42&plan=standard"),
+        ("wedding detail (largest)", f"/weddings/{slug}/"),
+        ("providers", "/providers/"),
+        ("provider 24h", f"/providers/{provider}/"),
+        ("provider 30d", f"/providers/{provider}/?range=30d"),
+        ("costs", "/costs/"),
+        ("costs page 3", "/costs/?page=3"),
+        ("jobs", "/jobs/"),
+        ("job json", f"/jobs/{job}.json"),
+    ]
+
+
+def measure(repeat: int) -> bool:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    client = Client()
+    client.force_login(user)
+    ok = True
+    print("\n| page | median ms | worst ms | queries |\n|---|---:|---:|---:|")
+    for name, url in pages():
+        times = []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as ctx:
+                started = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        median = statistics.median(times)
+        ok &= median < BUDGET_MS
+        flag = "" if median < BUDGET_MS else " **over**"
+        print(f"| {name} | {median:.0f}{flag} | {max(times):.0f} | {len(ctx.captured_queries)} |", flush=True)
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weddings", type=int, default=WEDDINGS)
+    parser.add_argument("--assets", type=int, default=TARGET_ASSETS)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the database (and reuse a seeded one)")
+    args = parser.parse_args()
+    if connections["default"].vendor != "postgresql":
+        sys.exit("set DATABASE_URL to a PostgreSQL server")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+    old = setup_databases(verbosity=0, interactive=False, keepdb=args.keep)
+    try:
+        from backups.models import Wedding
+
+        if Wedding.objects.count() < args.weddings:
+            seed(args.weddings, args.assets)
+        refresh()
+        ok = measure(args.repeat)
+    finally:
+        connections.close_all()
+        if not args.keep:
+            teardown_databases(old, verbosity=0)
+    print(f"\nbudget {BUDGET_MS} ms per page (median): {'met' if ok else 'NOT met'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
