@@ -48,13 +48,15 @@ def rq_queues(settings):
 
     queues = [django_rq.get_queue(name) for name in settings.QUEUE_NAMES]
     for q in queues:
+        # rq 3 cannot remove() from the started registry; expiring everything in it clears leftovers. First:
+        # an expired job that may be retried goes back to its queue or the scheduled registry, emptied next.
+        StartedJobRegistry(queue=q).cleanup(timestamp=time.time() + 10**6)
+    for q in queues:
         q.empty()
         for registry in (FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry):
             reg = registry(queue=q)
             for job_id in reg.get_job_ids():
                 reg.remove(job_id, delete_job=True)
-        # rq 3 cannot remove() from the started registry; expiring everything in it clears leftovers.
-        StartedJobRegistry(queue=q).cleanup(timestamp=time.time() + 10**6)
     return queues
 
 

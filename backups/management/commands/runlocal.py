@@ -1,4 +1,4 @@
-"""`make run`: local clouds, demo data, one RQ worker with the scheduler, and the web console; Ctrl-C stops all."""
+"""`make run`: local clouds, demo data, RQ workers (one for probes) and the web console; Ctrl-C stops all."""
 
 import signal
 import subprocess
@@ -41,6 +41,8 @@ class Command(BaseCommand):
             schedule_all()  # the self-rescheduling probe and snapshot chains the worker's scheduler runs
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
             children.append(subprocess.Popen([*manage, "rqworker", *settings.QUEUE_NAMES, "--with-scheduler"]))
+            # Probes get a worker of their own: behind a long upload or snapshot job they would come too late.
+            children.append(subprocess.Popen([*manage, "rqworker", settings.WEDBACKUP_HEALTH_QUEUE]))
             children.append(subprocess.Popen([*manage, "runserver", o["addr"], "--noreload"]))
             self.stdout.write(self.style.SUCCESS(
                 f"\nWedBackup console: http://{o['addr']}/   admin: http://{o['addr']}/admin/\n"
