@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     if connections["default"].vendor != "postgresql":
         sys.exit("set DATABASE_URL to a PostgreSQL server")
-    old = setup_databases(verbosity=0, interactive=False, keepdb=args.keep)
+    old = setup_databases(verbosity=0, interactive=False, keepdb=args.keep, serialized_aliases=())
     try:
         from backups.models import Asset
 
