@@ -99,8 +99,9 @@ class CostSnapshot(models.Model):
     taken_at = models.DateTimeField(default=timezone.now, db_index=True)
     catalog_version = models.CharField(max_length=80, blank=True)
     currency = models.CharField(max_length=3, default="USD")
-    current_monthly = models.DecimalField(max_digits=14, decimal_places=4)
-    optimised_monthly = models.DecimalField(max_digits=14, decimal_places=4)
+    # Eight places: a small fleet's cost is fractions of a cent, and the history should still show it move.
+    current_monthly = models.DecimalField(max_digits=20, decimal_places=8)
+    optimised_monthly = models.DecimalField(max_digits=20, decimal_places=8)
     savings_by_kind = models.JSONField(default=dict, help_text="{kind: monthly saving}, as strings.")
     by_provider_class = models.JSONField(default=list, help_text="[{provider, storage_class, monthly}]")
     proposals = models.PositiveIntegerField(default=0)

@@ -35,7 +35,7 @@ def test_a_snapshot_holds_the_cost_models_answer_exactly(stored):
     live = costs_summary()
     snapshot = cost_snapshot_take()
     latest = cost_latest()
-    cents = Decimal("0.0001")  # totals are stored to four places, like Optimization's figures
+    cents = Decimal("0.00000001")  # totals are stored to eight places
     assert latest["current_monthly"] == live["current_monthly"].quantize(cents) > 0
     assert latest["optimised_monthly"] == live["optimised_monthly"].quantize(cents)
     assert latest["savings_by_kind"] == live["savings_by_kind"]
