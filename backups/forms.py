@@ -17,3 +17,19 @@ class ImportForm(forms.Form):
         if not value.isalpha():
             raise forms.ValidationError("Use a two-letter ISO country code.")
         return value
+
+
+class RestoreForm(forms.Form):
+    path = forms.CharField(max_length=1024, label="Restore to",
+                           help_text="An empty (or new) folder on the worker's machine, absolute path.")
+    only = forms.CharField(max_length=255, required=False, label="Only files matching",
+                           help_text="A glob on the path inside the wedding, e.g. ceremony/*")
+
+    def clean_path(self) -> str:
+        from .restore import restore_target_problem
+
+        value = self.cleaned_data["path"].strip()
+        problem = restore_target_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value

@@ -7,8 +7,14 @@ import hashlib
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import django_rq
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from providers.backends import backend_for
 from providers.backends.base import Backend, NeedsRestore, ObjectNotFound, ProviderError
@@ -16,7 +22,7 @@ from providers.breaker import breaker_record
 from providers.models import Provider
 
 from . import encryption
-from .models import Asset, Replica, Wedding
+from .models import Asset, BackupJob, Replica, Wedding
 from .placement import provider_states
 
 
@@ -89,9 +95,9 @@ def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], back
     return False
 
 
-def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None,
-                    include_archived: bool = False) -> RestoreReport:
-    """Restore every asset (or those matching the ``only`` glob) under ``to``."""
+def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, include_archived: bool = False,
+                    progress: Callable[[Asset, bool], None] | None = None) -> RestoreReport:
+    """Restore every asset (or those matching the ``only`` glob) under ``to``; ``progress`` hears of each file."""
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     hours = {(s.id, cls): h for s in provider_states() for cls, h in s.restore_hours.items()}
@@ -107,10 +113,61 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None,
             and r.provider.enabled and r.provider.status != Provider.Status.DOWN
         ]
         target = _safe_target(to, asset.relative_path)
-        asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
-                         include_archived=include_archived)
+        ok = asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
+                              include_archived=include_archived)
+        if progress is not None:
+            progress(asset, bool(ok))
     _record_access(wedding, report)
     return report
+
+
+def restore_target_problem(path: str) -> str:
+    """Why a folder cannot take a restore from the console, or ''. Never into existing files: nothing a
+    restore writes may replace something already there."""
+    target = Path(path)
+    if not target.is_absolute():
+        return "give an absolute path on the server"
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        return f"{target} exists and is not an empty folder"
+    return ""
+
+
+def restore_start(*, wedding: Wedding, to: str, only: str = "", requested_by=None) -> BackupJob:
+    """Queue a restore of the wedding into a folder on the worker's machine (the console's restore to a path)."""
+    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.RESTORE, params={"to": to, "only": only},
+                                   requested_by=requested_by)
+    transaction.on_commit(lambda: django_rq.get_queue(job.queue).enqueue("backups.tasks.restore_job", job.pk))
+    return job
+
+
+def restore_job(job_id: int) -> str:
+    """RQ entry: restore, with the job's counters moving file by file; the folder is checked again here."""
+    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
+    problem = restore_target_problem(job.params["to"])
+    if problem:
+        BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.FAILED, finished_at=timezone.now(),
+                                                   error_summary=problem)
+        return BackupJob.Status.FAILED
+    only = job.params.get("only") or None
+    assets = job.wedding.assets.all()
+    planned = [a for a in assets.only("relative_path", "size") if not only or fnmatch.fnmatch(a.relative_path, only)]
+    BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now(),
+                                               files_planned=len(planned), bytes_planned=sum(a.size for a in planned))
+
+    def progress(asset: Asset, ok: bool) -> None:
+        BackupJob.objects.filter(pk=job.pk).update(
+            files_done=F("files_done") + int(ok), files_failed=F("files_failed") + int(not ok),
+            bytes_done=F("bytes_done") + (asset.size if ok else 0),
+            bytes_failed=F("bytes_failed") + (0 if ok else asset.size))
+
+    report = wedding_restore(wedding=job.wedding, to=Path(job.params["to"]), only=only, progress=progress)
+    status = BackupJob.Status.SUCCEEDED
+    if report.failed or report.rehydrating:
+        status = BackupJob.Status.PARTIAL if report.restored else BackupJob.Status.FAILED
+    BackupJob.objects.filter(pk=job.pk).update(
+        status=status, finished_at=timezone.now(), result=report.as_dict(),
+        error_summary="; ".join(f"{path}: {why}" for path, why in list(report.failed.items())[:20])[:4000])
+    return status
 
 
 def wedding_zip(wedding: Wedding) -> tuple[Path, RestoreReport]:

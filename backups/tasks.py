@@ -7,9 +7,10 @@ from providers.backends import BACKENDS, backend_class
 
 from .backup import backup_finish, backup_round, upload_batch
 from .ingest import import_job
+from .restore import restore_job
 from .verify import verify_job
 
-__all__ = ["backup_finish", "backup_round", "import_job", "upload_batch", "verify_job"]
+__all__ = ["backup_finish", "backup_round", "import_job", "restore_job", "upload_batch", "verify_job"]
 
 for _kind in BACKENDS:
     backend_class(_kind)

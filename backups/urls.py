@@ -13,6 +13,7 @@ urlpatterns = [
     path("weddings/<slug:slug>/backup/", views.wedding_backup, name="wedding_backup"),
     path("weddings/<slug:slug>/verify/", views.wedding_verify, name="wedding_verify"),
     path("weddings/<slug:slug>/restore/", views.wedding_restore, name="wedding_restore"),
+    path("weddings/<slug:slug>/restore-to/", views.wedding_restore_to, name="wedding_restore_to"),
     path("jobs/", jobs_views.job_list, name="jobs"),
     path("jobs/<int:pk>.json", jobs_views.job_json, name="job_json"),
     path("jobs/<int:pk>/retry/", jobs_views.job_retry, name="job_retry"),

@@ -12,7 +12,7 @@ from providers.residency import ZONES
 from wedbackup.web import staff_post, staff_required
 
 from . import charts, queries
-from .forms import ImportForm
+from .forms import ImportForm, RestoreForm
 from .models import Plan, Wedding
 
 STATUSES = [("protected", "Protected"), ("at-risk", "At risk")]
@@ -77,6 +77,7 @@ def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
     wedding = get_object_or_404(Wedding, slug=slug)
     context = queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1))
     context["charts"] = [{"id": "chart-distribution", "figure": charts.distribution_figure(context["distribution"])}]
+    context["restore_form"] = RestoreForm()
     return render(request, "backups/wedding_detail.html", context)
 
 
@@ -95,6 +96,23 @@ def wedding_verify(request: HttpRequest, slug: str) -> HttpResponse:
 
     job = verify_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
     messages.success(request, f"Verify job #{job.pk} queued.")
+    return redirect("backups:wedding", slug=slug)
+
+
+@staff_post
+def wedding_restore_to(request: HttpRequest, slug: str) -> HttpResponse:
+    """Restore into a folder on the server, as a job the wedding page shows with its progress."""
+    from .restore import restore_start
+
+    wedding = get_object_or_404(Wedding, slug=slug)
+    form = RestoreForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("backups:wedding", slug=slug)
+    job = restore_start(wedding=wedding, to=form.cleaned_data["path"], only=form.cleaned_data["only"],
+                        requested_by=request.user)
+    messages.success(request, f"Restore job #{job.pk} queued into {form.cleaned_data['path']}.")
     return redirect("backups:wedding", slug=slug)
 
 
