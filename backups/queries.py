@@ -12,6 +12,8 @@ max_restore_hours" rule is not checked here (restore hours live in the price cat
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
@@ -104,7 +106,16 @@ def failed_jobs(limit: int = 50) -> list[BackupJob]:
     return list(BackupJob.objects.filter(status__in=FAILED_JOBS).select_related("wedding")[:limit])
 
 
-def weddings_filtered(*, q: str = "", residency: str = "", plan: str = "", status: str = "") -> QuerySet[Wedding]:
+SORTS = {  # ?sort= on the weddings list; every key is an indexed column or a stored figure
+    "date": ("-date", "couple"), "oldest": ("date", "couple"), "couple": ("couple", "-date"),
+    "bytes": (F("health__bytes").desc(nulls_last=True), "-date"),
+    "copies": (F("copies_per_file").asc(nulls_last=True), "-date"),
+    "risk": (F("health__bytes_at_risk").desc(nulls_last=True), "-date"),
+}
+
+
+def weddings_filtered(*, q: str = "", residency: str = "", plan: str = "", status: str = "", since: str = "",
+                      until: str = "", sort: str = "") -> QuerySet[Wedding]:
     """The weddings list: search, filters, and per row bytes, files, copies per file and an at-risk flag,
     read from the stored WeddingHealth (``snapshots``); a wedding not checked yet has no ``refreshed_at``."""
     weddings = Wedding.objects.annotate(
@@ -126,7 +137,18 @@ def weddings_filtered(*, q: str = "", residency: str = "", plan: str = "", statu
         weddings = weddings.filter(health__at_risk=True)
     elif status == "protected":
         weddings = weddings.filter(health__at_risk=False)
-    return weddings
+    if _date(since):
+        weddings = weddings.filter(date__gte=_date(since))
+    if _date(until):
+        weddings = weddings.filter(date__lte=_date(until))
+    return weddings.order_by(*SORTS.get(sort, SORTS["date"]))
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None  # a bad date in the URL filters nothing rather than failing the page
 
 
 def weddings_page(*, page: str | int = 1, **filters) -> Page:

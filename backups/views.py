@@ -16,6 +16,8 @@ from .forms import ImportForm, RestoreForm
 from .models import Plan, Wedding
 
 STATUSES = [("protected", "Protected"), ("at-risk", "At risk")]
+SORTS = [("date", "Newest first"), ("oldest", "Oldest first"), ("couple", "Couple"), ("bytes", "Largest"),
+         ("copies", "Fewest copies"), ("risk", "Most at risk")]
 
 
 @staff_required
@@ -48,13 +50,14 @@ def snapshots_refresh(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def wedding_list(request: HttpRequest) -> HttpResponse:
-    filters = {key: request.GET.get(key, "").strip() for key in ("q", "residency", "plan", "status")}
+    filters = {key: request.GET.get(key, "").strip()
+               for key in ("q", "residency", "plan", "status", "since", "until", "sort")}
     page = queries.weddings_page(page=request.GET.get("page", 1), **filters)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "backups/wedding_list.html", {
         "page": page, "filters": filters, "query": query.urlencode(),
-        "zones": ZONES, "plans": Plan.choices, "statuses": STATUSES, "import_form": ImportForm(),
+        "zones": ZONES, "plans": Plan.choices, "statuses": STATUSES, "import_form": ImportForm(), "sorts": SORTS,
     })
 
 

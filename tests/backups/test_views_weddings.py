@@ -91,3 +91,23 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(staff_client, provide
     fleet_health_refresh()
     assert queries_for(staff_client, URL) == few
     assert queries_for(staff_client, URL + "?status=at-risk&q=ana") == few
+
+
+def test_it_filters_by_date_and_sorts_by_stored_figures(staff_client, providers):
+    import datetime as dt
+
+    small = wedding_with_copies(providers, 3, date=dt.date(2024, 5, 1))
+    short = wedding_with_copies(providers, 1, date=dt.date(2025, 7, 1))
+    big = make_wedding(date=dt.date(2026, 2, 1))
+    for _ in range(4):
+        asset = make_asset(big, size=10_000)
+        for p in providers[:2]:
+            make_replica(asset, p)
+    fleet_health_refresh()
+    assert slugs(staff_client.get(URL)) == [big.slug, short.slug, small.slug]  # newest first
+    assert slugs(staff_client.get(URL, {"sort": "oldest"})) == [small.slug, short.slug, big.slug]
+    assert slugs(staff_client.get(URL, {"sort": "bytes"})) == [big.slug, short.slug, small.slug]
+    assert slugs(staff_client.get(URL, {"sort": "copies"})) == [short.slug, big.slug, small.slug]
+    assert slugs(staff_client.get(URL, {"sort": "risk"}))[0] == big.slug
+    assert slugs(staff_client.get(URL, {"since": "2025-01-01", "until": "2025-12-31"})) == [short.slug]
+    assert slugs(staff_client.get(URL, {"since": "not-a-date"})) == [big.slug, short.slug, small.slug]
