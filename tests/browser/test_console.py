@@ -73,3 +73,19 @@ def test_marking_a_provider_down_changes_its_status(page, shoot, fleet_with_a_we
     assert provider.status == Provider.Status.DRAINING
     assert AuditEvent.objects.filter(action__icontains="down", actor_label="ops").exists()
     shoot("provider-drained")
+
+
+@pytest.mark.parametrize("width", [768, 1024])
+def test_every_page_fits_a_tablet_without_sideways_scrolling(page, shoot, fleet_with_a_wedding, width):
+    page.set_viewport_size({"width": width, "height": 1024})
+    log_in(page)
+    provider = Provider.objects.get(name="nas-0")
+    for url in ["/", "/weddings/", f"/weddings/{fleet_with_a_wedding.slug}/", "/providers/",
+                f"/providers/{provider.pk}/", "/costs/", "/jobs/"]:
+        page.goto(url)
+        page.wait_for_load_state("load")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{url} is {overflow} px wider than a {width} px screen"
+    page.goto("/")
+    page.wait_for_selector("[data-chart] .main-svg")
+    shoot(f"overview-{width}")
