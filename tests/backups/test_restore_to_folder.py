@@ -7,8 +7,8 @@ import pytest
 
 from backups.backup import backup_start
 from backups.ingest import wedding_import
-from backups.models import BackupJob, BackupPolicy
-from tests.factories import make_provider, make_wedding
+from backups.models import BackupJob
+from tests.factories import make_wedding
 
 URL = "/weddings/{slug}/restore-to/"
 
@@ -40,19 +40,13 @@ def test_it_needs_staff(plain_client, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_restore_to_a_folder_runs_on_a_worker_and_shows_its_progress(staff_client, staff_user, tmp_path,
-                                                                        run_workers):
+                                                                        run_workers, three_folder_providers):
     src = tmp_path / "wedding"
     (src / "ceremony").mkdir(parents=True)
     files = {"ceremony/a.jpg": b"\xff\xd8\xff" + b"a" * 5000, "ceremony/b.jpg": b"\xff\xd8\xff" + b"b" * 300,
              "contract.pdf": b"%PDF-1.4 signed"}
     for rel, data in files.items():
         (src / rel).write_bytes(data)
-    policy = BackupPolicy.default()
-    policy.min_distinct_providers = 1
-    policy.save()
-    for i in range(3):
-        make_provider(name=f"folder-{i}", kind="watched_folder", bucket=str(tmp_path / f"t{i}"),
-                      options={"create": True})
     wedding = wedding_import(path=src, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
     backup_start(wedding=wedding)
     run_workers()

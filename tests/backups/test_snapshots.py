@@ -10,7 +10,7 @@ from rq.job import Job
 from backups import snapshots
 from backups.backup import backup_start
 from backups.ingest import wedding_import
-from backups.models import BackupPolicy, Replica, WeddingHealth, WeddingUsage
+from backups.models import Replica, WeddingHealth, WeddingUsage
 from backups.queries import asset_health, policy_rules
 from backups.snapshots import fleet_health_refresh, fleet_summary, wedding_refresh, weddings_refresh
 from backups.verify import wedding_verify
@@ -118,17 +118,11 @@ def test_a_provider_status_change_schedules_one_fleet_refresh(us_providers, rq_q
 
 
 @pytest.mark.django_db(transaction=True)
-def test_import_backup_and_verify_keep_the_weddings_health_current(tmp_path, run_workers):
+def test_import_backup_and_verify_keep_the_weddings_health_current(tmp_path, run_workers, three_folder_providers):
     src = tmp_path / "wedding"
     src.mkdir()
     (src / "a.jpg").write_bytes(b"\xff\xd8\xff" + b"photo" * 100)
     (src / "b.pdf").write_bytes(b"%PDF-1.4 contract")
-    policy = BackupPolicy.default()
-    policy.min_distinct_providers = 1
-    policy.save()
-    for i in range(3):
-        make_provider(name=f"folder-{i}", kind="watched_folder", bucket=str(tmp_path / f"t{i}"),
-                      options={"create": True})
     wedding = wedding_import(path=src, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
     health = WeddingHealth.objects.get(wedding=wedding)
     assert (health.files, health.at_risk, health.good_copies) == (2, True, 0)  # imported, not backed up yet
