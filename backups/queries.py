@@ -8,6 +8,8 @@ wedding's residency zone. An asset is at risk when, under the default policy's r
 plan, good copies < min_copies, or kinds < min_distinct_providers, or (residency enforced, wedding
 restricted to a zone) a good copy lies outside the zone. Simplification: the "restorable within
 max_restore_hours" rule is not checked here (restore hours live in the price catalog, not the database).
+The wedding page runs this live for its one wedding; fleet pages read the per-wedding sums that
+`snapshots` stores from this same query (counting a million assets per page view would take seconds).
 """
 
 from __future__ import annotations
