@@ -21,6 +21,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,8 @@ from urllib.parse import parse_qs, urlsplit
 from providers.localservers.base import free_port, wait_for_port
 
 BOX_MIN_CHUNKED_SIZE = 20_000_000
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+BOX_TOKEN_AUDIENCE = "https://api.box.com/oauth2/token"
 BOX_PART_SIZE = 8 * 1024 * 1024
 USER = {"type": "user", "id": "11446498", "name": "Fake Box User", "login": "fake@example.com"}
 _INVALID_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
@@ -119,6 +122,7 @@ class BoxFakeState:
         self.max_page = max_page
         self.tokens: set[str] = set()
         self.apps: dict[str, str] = {}  # client_id -> client_secret for client-credentials grants
+        self.jwt_keys: dict[str, tuple[str, str]] = {}  # client_id -> (public key id, PEM public key) for JWT apps
         self.policies: dict[str, str] = {}  # retention policy id -> name
         self.assignments: dict[str, dict] = {}
         self.folders: dict[str, Folder] = {"0": Folder("0", "All Files", None)}
@@ -457,15 +461,45 @@ class _Handler(BaseHTTPRequestHandler):
     # -- token ---------------------------------------------------------------------------
     def oauth_token(self, query: dict) -> None:
         form = {k: v[-1] for k, v in parse_qs(self._body().decode()).items()}
-        if form.get("grant_type") != "client_credentials":
+        if form.get("grant_type") not in ("client_credentials", JWT_GRANT):
             self._send(400, {"error": "invalid_request", "error_description": "Invalid grant_type parameter"})
             return
         if self.st.apps.get(form.get("client_id", "")) != form.get("client_secret") or not form.get("client_id"):
             self._send(400, {"error": "invalid_client", "error_description": "The client credentials are invalid"})
             return
+        if form["grant_type"] == JWT_GRANT:
+            problem = self._jwt_problem(form.get("assertion", ""), form["client_id"])
+            if problem:
+                self._send(400, {"error": "invalid_grant", "error_description": problem})
+                return
         token = self.st.add_token()
         self._send(200, {"access_token": token, "expires_in": 3600, "token_type": "bearer",
                          "restricted_to": [], "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+
+    def _jwt_problem(self, assertion: str, client_id: str) -> str:
+        """Box's checks on a JWT assertion (RS256 signed with the app's key, its kid, audience, issuer,
+        subject type, a short expiry), as its error descriptions say them; '' when it is good."""
+        import jwt
+
+        if client_id not in self.st.jwt_keys:
+            return "Please check the 'kid' header parameter"
+        kid, public_pem = self.st.jwt_keys[client_id]
+        try:
+            if jwt.get_unverified_header(assertion).get("kid") != kid:
+                return "Please check the 'kid' header parameter"
+            claims = jwt.decode(assertion, public_pem, algorithms=["RS256", "RS384", "RS512"],
+                                audience=BOX_TOKEN_AUDIENCE, issuer=client_id,
+                                options={"require": ["exp", "jti", "sub", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            return "Current date/time MUST be before the expiration date/time listed in the 'exp' claim"
+        except jwt.InvalidTokenError:
+            return ("Signature verification error. The public key identified by 'kid' must correspond to the "
+                    "private key used for signing")
+        if claims.get("box_sub_type") not in ("enterprise", "user"):
+            return "Please check the 'box_sub_type' claim"
+        if claims["exp"] - time.time() > 60:
+            return "Please check the 'exp' claim: at most 60 seconds ahead"
+        return ""
 
     # -- folders -------------------------------------------------------------------------
     def get_folder(self, query: dict, folder_id: str) -> None:

@@ -233,3 +233,39 @@ def test_it_recovers_when_a_cached_folder_is_deleted_behind_its_back(backend, bo
         put_bytes(backend, "weddings/w/photo/b.jpg", b"b")
     assert put_bytes(backend, "weddings/w/photo/b.jpg", b"b").size == 1
     assert backend.head("weddings/w/photo/a.jpg") is None
+
+
+def jwt_app(box_server, client_id: str, *, kid: str = "key-1") -> dict:
+    """A Box JWT app's config JSON (as Box's developer console downloads it), its public key registered."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    passphrase = "pass-phrase-for-the-test"
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.BestAvailableEncryption(passphrase.encode())).decode()
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    box_server.state.apps[client_id] = "jwt-secret"
+    box_server.state.jwt_keys[client_id] = (kid, public_pem)
+    return {"boxAppSettings": {"clientID": client_id, "clientSecret": "jwt-secret",
+                               "appAuth": {"publicKeyID": kid, "privateKey": private_pem, "passphrase": passphrase}},
+            "enterpriseID": "42"}
+
+
+def test_it_authenticates_as_a_jwt_app(box_server, box_root):
+    backend = BoxBackend(box_config(box_server, box_root, credentials=jwt_app(box_server, "jwt-app")))
+    assert put_bytes(backend, "weddings/w/photo/jwt.jpg", b"jwt").size == 3
+    with backend.open("weddings/w/photo/jwt.jpg") as fh:
+        assert fh.read() == b"jwt"
+
+
+def test_a_jwt_signed_with_another_key_is_refused_as_permanent(box_server, box_root):
+    creds = jwt_app(box_server, "jwt-app-2")
+    other = jwt_app(box_server, "jwt-app-other")
+    creds["boxAppSettings"]["appAuth"]["privateKey"] = other["boxAppSettings"]["appAuth"]["privateKey"]
+    creds["boxAppSettings"]["appAuth"]["passphrase"] = other["boxAppSettings"]["appAuth"]["passphrase"]
+    backend = BoxBackend(box_config(box_server, box_root, credentials=creds))
+    with pytest.raises(PermanentError) as caught:
+        put_bytes(backend, "weddings/w/photo/jwt.jpg", b"jwt")
+    assert "pass-phrase-for-the-test" not in str(caught.value) and "PRIVATE KEY" not in str(caught.value)
