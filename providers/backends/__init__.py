@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -58,18 +61,26 @@ def backend_for(provider: Provider) -> Backend:
     return backend_from_config(config_for(provider))
 
 
-_cache: dict[tuple[int, object], Backend] = {}
+_cache: dict[tuple[int, str], Backend] = {}
 _cache_lock = threading.Lock()
 
 
+def _fingerprint(config: BackendConfig) -> str:
+    """A digest of everything a backend is built from, so any change to the row (even one made with
+    ``QuerySet.update()``, which leaves ``updated`` alone) builds a new backend; no secret kept in clear."""
+    data = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def backend_cached(provider: Provider) -> Backend:
-    """One backend per provider per process (its SDK clients are per thread inside), rebuilt whenever the
-    row changes. Building a backend creates SDK clients, which costs more than a small upload."""
-    key = (provider.pk, provider.updated)
+    """One backend per provider per process (its SDK clients live inside), rebuilt whenever what it is
+    built from changes. Building a backend creates SDK clients, which costs more than a small upload."""
+    config = config_for(provider)
+    key = (provider.pk, _fingerprint(config))
     with _cache_lock:
         backend = _cache.get(key)
         if backend is None:
             for stale in [k for k in _cache if k[0] == provider.pk]:
                 del _cache[stale]
-            backend = _cache[key] = backend_for(provider)
+            backend = _cache[key] = backend_from_config(config)
     return backend
