@@ -36,8 +36,8 @@ def azurite_binary() -> Path:
     return AZURITE_BIN
 
 
-def start_azurite(workdir: Path, *, port: int | None = None, in_memory: bool = False) -> RunningServer:
-    """Start azurite-blob on a free loopback port; data under ``workdir`` unless ``in_memory``.
+def start_azurite(workdir: Path, *, port: int | None = None) -> RunningServer:
+    """Start azurite-blob on a free loopback port; data under ``workdir``.
 
     ``--skipApiVersionCheck``: Azurite lags the SDK's API version. ``--loose`` ignores headers it does not
     implement; it still checks SharedKey signatures. ``extra`` carries the account and its endpoint.
@@ -49,8 +49,6 @@ def start_azurite(workdir: Path, *, port: int | None = None, in_memory: bool = F
         str(azurite_binary()), "--blobHost", "127.0.0.1", "--blobPort", str(port),
         "--location", str(data), "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
     ]
-    if in_memory:
-        argv.append("--inMemoryPersistence")
     server = AzuriteServer(
         name="azurite", argv=argv, port=port, workdir=Path(workdir),
         extra={
