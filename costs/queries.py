@@ -40,5 +40,8 @@ def past_applies(limit: int = 20) -> list[Optimization]:
 
 
 def costs_page(page: str | int = 1) -> dict:
+    from .apply import APPLIABLE
+
     return {"summary": cost_latest(), "proposals": proposals_page(page), "by_kind": savings_by_kind(),
-            "history": past_applies(), "cost_history": cost_history()}
+            "history": past_applies(), "cost_history": cost_history(), "appliable_kinds": APPLIABLE,
+            "appliable": proposals().filter(kind__in=APPLIABLE).count()}

@@ -109,6 +109,9 @@ def test_apply_queues_a_job(staff_client, staff_user, rq_queues, django_capture_
 
 def test_an_advisory_proposal_says_why_it_was_not_applied(staff_client):
     opt = proposal("compression")
+    page = staff_client.get(URL).content.decode()
+    assert f'action="/costs/optimizations/{opt.pk}/apply/"' not in page  # no button that can only fail
+    assert "data-advisory" in page and "Apply all (0)" in page
     response = staff_client.post(f"/costs/optimizations/{opt.pk}/apply/", follow=True)
     assert "was not applied" in response.content.decode()
     assert not BackupJob.objects.exists()
