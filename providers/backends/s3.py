@@ -1,10 +1,12 @@
 """Amazon S3 and Wasabi (S3-compatible) through boto3.
 
-Integrity: every PUT and every part carries ``ChecksumSHA256`` and ``Content-MD5``, so the server refuses
-bytes that differ from what we hashed. Afterwards ``head_object(ChecksumMode="ENABLED")`` must report the
-same SHA-256: the full-object value for a single PUT, the composite ``base64(sha256(part digests))-N`` we
-computed for a multipart upload. A server that reports no SHA-256 (older S3-compatibles) is checked by its
-ETag instead (MD5, or MD5-of-part-MD5s), except under SSE-KMS where the ETag is no MD5.
+Integrity: every PUT and every part carries ``ChecksumSHA256`` (one integrity header: no ``Content-MD5``
+as well), so the server refuses bytes that differ from what we hashed. Afterwards
+``head_object(ChecksumMode="ENABLED")`` must report the same SHA-256: the full-object value for a single
+PUT, the composite ``base64(sha256(part digests))-N`` we computed for a multipart upload. A server that
+reports no SHA-256 (older S3-compatibles) is checked by its ETag instead (MD5, or MD5-of-part-MD5s), except
+under SSE-KMS where the ETag is no MD5; part MD5s are computed only until the server has shown that it
+reports SHA-256.
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ class S3Backend(Backend):
         self.part_size = max(part_size, MIN_PART_SIZE)
         self._local = threading.local()
         self._bucket_checked = False
+        #: Whether the server reports ChecksumSHA256 on HEAD (None until the first verified put shows it).
+        self._reports_sha256: bool | None = None
 
     # -- client and errors ------------------------------------------------------------------
     @property
@@ -246,11 +250,12 @@ class S3Backend(Backend):
         data = reader.read_exactly(reader.size)
         reader.read(1)  # must be end of stream: the reader raises if the source grew
         reader.check()
-        sha = _b64(hashlib.sha256(data).digest())
-        md5 = hashlib.md5(data, usedforsecurity=False)
-        resp = self._call(f"upload {key!r}", lambda: self.client.put_object(
-            Body=data, ChecksumSHA256=sha, ContentMD5=_b64(md5.digest()), **args))
-        return self._verify(key, resp.get("VersionId"), reader, sha, md5.hexdigest())
+        # The reader hashed exactly these bytes (or brought the digest of them), so its sha256 is data's.
+        sha = _b64(reader.hashes["sha256"].digest())
+        resp = self._call(f"upload {key!r}", lambda: self.client.put_object(Body=data, ChecksumSHA256=sha, **args))
+        # The MD5 is only needed when the server reports no SHA-256 (the ETag fallback): computed then.
+        return self._verify(key, resp.get("VersionId"), reader, sha,
+                            lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     def _put_multipart(self, key: str, reader: HashingReader, args: dict[str, Any]) -> ObjectInfo:
         part_size = max(self.part_size, math.ceil(reader.size / MAX_PARTS))
@@ -259,12 +264,15 @@ class S3Backend(Backend):
         ids = {"Bucket": self.config.bucket, "Key": key, "UploadId": upload["UploadId"]}
         parts: list[dict[str, Any]] = []
         digests, md5s = [], []
+        # Part MD5s only serve the ETag fallback; skip them once the server has shown it reports SHA-256.
+        want_md5 = self._reports_sha256 is not True
         try:
             while reader.read_bytes < reader.size:
                 data = reader.read_exactly(min(part_size, reader.size - reader.read_bytes))
                 digests.append(hashlib.sha256(data).digest())
-                md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
-                parts.append(self._upload_part(ids, len(parts) + 1, data, digests[-1], md5s[-1]))
+                if want_md5:
+                    md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
+                parts.append(self._upload_part(ids, len(parts) + 1, data, digests[-1]))
             reader.read(1)
             reader.check()
             resp = self._call(f"complete upload {key!r}", lambda: self.client.complete_multipart_upload(
@@ -275,25 +283,30 @@ class S3Backend(Backend):
             raise
         n = len(parts)
         composite = f"{_b64(hashlib.sha256(b''.join(digests)).digest())}-{n}"
-        etag = f"{hashlib.md5(b''.join(md5s), usedforsecurity=False).hexdigest()}-{n}"
+        etag = (lambda: f"{hashlib.md5(b''.join(md5s), usedforsecurity=False).hexdigest()}-{n}") if want_md5 else None
         return self._verify(key, resp.get("VersionId"), reader, composite, etag)
 
-    def _upload_part(self, ids: dict[str, Any], number: int, data: bytes, digest: bytes, md5: bytes) -> dict[str, Any]:
+    def _upload_part(self, ids: dict[str, Any], number: int, data: bytes, digest: bytes) -> dict[str, Any]:
+        # One integrity header: the server checks ChecksumSHA256 (a Content-MD5 as well would cost an MD5 pass).
         resp = self._call(f"upload part {number} of {ids['Key']!r}", lambda: self.client.upload_part(
-            PartNumber=number, Body=data, ChecksumSHA256=_b64(digest), ContentMD5=_b64(md5), **ids))
+            PartNumber=number, Body=data, ChecksumSHA256=_b64(digest), **ids))
         if resp.get("ChecksumSHA256") not in (None, _b64(digest)):
             raise IntegrityError(f"{self.config.name}: part {number} of {ids['Key']!r} stored a different SHA-256")
         return {"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": _b64(digest)}
 
-    def _verify(self, key: str, version: str | None, reader: HashingReader, sha: str, etag: str) -> ObjectInfo:
+    def _verify(self, key: str, version: str | None, reader: HashingReader, sha: str,
+                etag: Callable[[], str] | None) -> ObjectInfo:
         """Compare what the server reports with what we computed; on mismatch remove what we wrote.
 
         A multipart object reports only the composite value; it is derived from the part digests of the
-        very bytes whose full SHA-256 the reader checked, so a match vouches for ``sha256`` too.
+        very bytes whose full SHA-256 the reader checked, so a match vouches for ``sha256`` too. ``etag``
+        computes the expected MD5 ETag for servers that report no SHA-256 (None: not computed).
         """
         head = self._head(key, version)
         reported = head.get("ChecksumSHA256")
         checksums = {"sha256": reader.hexdigest()}
+        if reported:
+            self._reports_sha256 = True
         if int(head.get("ContentLength", -1)) != reader.size:
             problem = f"size {head.get('ContentLength')} instead of {reader.size}"
         elif reported:
@@ -301,9 +314,14 @@ class S3Backend(Backend):
             ok = reported == sha or ("-" in sha and reported == sha.rsplit("-", 1)[0])
             problem = "" if ok else "a different SHA-256"
         elif self.config.options.get("sse") != "aws:kms":
-            problem = "" if (head.get("ETag") or "").strip('"') == etag else "a different MD5 ETag"
-            if "-" not in etag:
-                checksums = {"md5": etag}
+            self._reports_sha256 = False
+            if etag is None:  # the server stopped reporting SHA-256 and the part MD5s were skipped: put again
+                problem = "no SHA-256 reported (checked by MD5 ETag on the next attempt)"
+            else:
+                expected = etag()
+                problem = "" if (head.get("ETag") or "").strip('"') == expected else "a different MD5 ETag"
+                if "-" not in expected:
+                    checksums = {"md5": expected}
         else:
             self._discard(key, head.get("VersionId"))
             raise PermanentError(f"{self.config.name}: the server reports no SHA-256 and, under SSE-KMS, no MD5 "
