@@ -112,8 +112,15 @@ class HashedBuffer(io.BytesIO):
 
     def __init__(self, data: bytes, sha256: str | None = None):
         super().__init__(data)
+        self._data = data
         self.size = len(data)
         self.sha256 = sha256 or hashlib.sha256(data).hexdigest()
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.tell() == 0 and (n is None or n < 0 or n >= self.size):  # the whole buffer: no copy
+            self.seek(0, io.SEEK_END)
+            return self._data
+        return super().read(n)
 
 
 class _KnownDigest:
