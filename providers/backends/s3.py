@@ -58,9 +58,24 @@ COPY_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEnc
 
 T = TypeVar("T")
 # One boto3 session for the process: it caches the parsed S3 model (~0.15 s per new session). Sessions are
-# not thread-safe, so clients are created under a lock; the clients themselves are used one per thread.
+# not thread-safe, so clients are created under a lock; a client (thread-safe) is shared by a backend's threads.
 _SESSION_LOCK = threading.Lock()
 _SESSION: list[boto3.session.Session] = []
+MAX_POOL_CONNECTIONS = 32
+
+
+def _session() -> boto3.session.Session:
+    """The process's session (call with _SESSION_LOCK held)."""
+    if not _SESSION:
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
+
+
+def warm_session() -> None:
+    """Create the session and load the S3 model now: an RQ worker calls this before it forks, so each work
+    horse inherits both instead of parsing botocore's JSON again. No network."""
+    with _SESSION_LOCK:
+        _session().client("s3", region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm")  # noqa: S106 - no request
 
 
 class BucketMissing(PermanentError):
@@ -103,7 +118,7 @@ class S3Backend(Backend):
             raise PermanentError(f"{config.name}: option part_size must be a number of bytes") from None
         # S3 refuses parts under 5 MiB (except the last), so a smaller setting could never work.
         self.part_size = max(part_size, MIN_PART_SIZE)
-        self._local = threading.local()
+        self._client: Any = None
         self._bucket_checked = False
         #: Whether the server reports ChecksumSHA256 on HEAD (None until the first verified put shows it).
         self._reports_sha256: bool | None = None
@@ -118,14 +133,14 @@ class S3Backend(Backend):
 
     @property
     def client(self) -> Any:
-        """One boto3 client per thread, built on first use."""
-        client = getattr(self._local, "client", None)
+        """One boto3 client per backend, built on first use and shared by every thread (boto3 clients are
+        thread-safe; building one costs more CPU than a small upload). Its pool holds a connection per thread."""
+        client = self._client
         if client is None:
             with _SESSION_LOCK:
-                if not _SESSION:
-                    _SESSION.append(boto3.session.Session())
-                client = self._new_client(_SESSION[0])
-            self._local.client = client
+                if self._client is None:
+                    self._client = self._new_client(_session())
+                client = self._client
         return client
 
     def _new_client(self, session: boto3.session.Session) -> Any:
@@ -140,6 +155,7 @@ class S3Backend(Backend):
             aws_session_token=creds.get("session_token") or None,
             config=Config(
                 retries={"total_max_attempts": 2, "mode": "standard"},
+                max_pool_connections=MAX_POOL_CONNECTIONS,
                 connect_timeout=3,
                 read_timeout=30,
                 # We send our own SHA-256; botocore's default CRC32 trailers confuse some S3-compatibles.
