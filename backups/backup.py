@@ -10,12 +10,14 @@ a provider that went down, or a revoked key all end the same way: the next round
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import django_rq
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from rq import Retry
@@ -26,12 +28,13 @@ from .models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from .placement import asset_traits, provider_states, rules_for, wedding_traits
 from .protection import Copy, protection_gap
 from .routing import route
-from .uploads import replica_is_current, replica_upload
+from .uploads import BatchBook, asset_upload, replica_is_current
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 25
 MAX_ROUNDS = 4
 ASSET_THREADS = 4
+FLUSH_EVERY = 8  # assets between two bulk writes of verified replicas and job counters
 ABANDONED_RETRIES = 3
 
 
@@ -134,31 +137,54 @@ def backup_round(job_id: int, round_no: int) -> None:
 
 
 def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
-    """RQ entry: upload every planned replica of these assets, targets of one asset in parallel."""
+    """RQ entry: upload every planned replica of these assets.
+
+    ASSET_THREADS assets at a time; each asset is read once and put to all of its targets in parallel
+    (``uploads.asset_upload``). Verified rows and the job's counters are written in bulk every few assets
+    (``uploads.BatchBook``). Each thread keeps its database connection for the whole batch and closes it
+    at the end (not after every upload).
+    """
     job = BackupJob.objects.get(pk=job_id)
     if job.status == BackupJob.Status.CANCELLED:
         return {"cancelled": True}
     replicas = list(
         Replica.objects.filter(asset_id__in=asset_ids, status__in=[Replica.Status.PLANNED, Replica.Status.UPLOADING])
-        .select_related("asset__wedding", "provider")
+        .select_related("asset__wedding", "provider").order_by("asset_id", "pk")
     )
     by_asset: dict[int, list[Replica]] = {}
     for r in replicas:
         by_asset.setdefault(r.asset_id, []).append(r)
+    book = BatchBook(job, flush_every=FLUSH_EVERY)
+    work: queue.SimpleQueue[list[Replica]] = queue.SimpleQueue()
+    for targets in by_asset.values():
+        work.put(targets)
+    errors: list[BaseException] = []
 
-    def upload_one(replica: Replica) -> bool:
+    def asset_worker(pool: ThreadPoolExecutor) -> None:
         try:
-            return replica_upload(replica, job=job)
+            while not errors:
+                try:
+                    targets = work.get_nowait()
+                except queue.Empty:
+                    return
+                ok = asset_upload(targets[0].asset, targets, book=book, pool=pool)
+                book.asset_finished(all(ok.values()))
+        except BaseException as exc:  # re-raised below: RQ records the job as failed, the finisher still runs
+            errors.append(exc)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's connection, once per batch
 
-    with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="upload") as pool:
-        ok = dict(zip((r.pk for r in replicas), pool.map(upload_one, replicas), strict=True))
-    done = sum(all(ok[t.pk] for t in targets) for targets in by_asset.values())
-    failed = len(by_asset) - done
-    BackupJob.objects.filter(pk=job.pk).update(files_done=F("files_done") + done,
-                                               files_failed=F("files_failed") + failed)
-    return {"done": done, "failed": failed}
+    with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="target") as pool:
+        threads = [threading.Thread(target=asset_worker, args=(pool,), name=f"asset-{i}")
+                   for i in range(min(ASSET_THREADS, len(by_asset)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    book.close()
+    if errors:
+        raise errors[0]
+    return {"done": book.totals["done"], "failed": book.totals["failed"]}
 
 
 def copy_of(replica: Replica, asset: Asset, state) -> Copy:

@@ -89,6 +89,12 @@ class EncryptingReader:
         return out
 
 
+def encrypt_bytes(data: bytes, data_key: bytes, plaintext_sha256: str) -> bytes:
+    """The stored form of a small file already in memory: byte for byte what ``EncryptingReader`` streams."""
+    nonce = _nonce(data_key, plaintext_sha256)
+    return MAGIC + nonce + AESGCM(data_key).encrypt(nonce, data, None)  # ciphertext | tag
+
+
 def stored_sha256(stream: IO[bytes], data_key: bytes, plaintext_sha256: str) -> str:
     """The sha256 of what will be stored (first pass, nothing kept in memory)."""
     reader, digest = EncryptingReader(stream, data_key, plaintext_sha256), hashlib.sha256()

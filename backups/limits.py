@@ -7,6 +7,7 @@ while holding a slot frees it when the lease runs out instead of blocking the pr
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import uuid
@@ -45,6 +46,63 @@ def _key(provider_id: int) -> str:
     return f"wedbackup:slots:provider:{provider_id}"
 
 
+# Leases held by this process, renewed by one thread (not a thread per upload): token -> (conn, key, lease).
+_held: dict[str, tuple[object, str, float]] = {}
+_held_lock = threading.Lock()
+_wake = threading.Event()
+_renewer: list = [None, 0, 0.0]  # thread, pid it runs in, its current tick
+
+
+def _renew_forever() -> None:
+    while True:
+        with _held_lock:
+            leases = [lease for _, _, lease in _held.values()]
+            tick = min(leases, default=settings.WEDBACKUP_SLOT_LEASE) / 3
+            _renewer[2] = tick
+        _wake.wait(tick)
+        _wake.clear()
+        with _held_lock:
+            held = list(_held.items())
+        now = time.time()
+        by_conn: dict[int, tuple[object, list]] = {}
+        for token, (conn, key, lease) in held:
+            by_conn.setdefault(id(conn), (conn, []))[1].append((key, token, now + lease))
+        for conn, items in by_conn.values():
+            with contextlib.suppress(redis.RedisError):
+                pipe = conn.pipeline(transaction=False)
+                for key, token, expiry in items:
+                    pipe.zadd(key, {token: expiry}, xx=True)
+                pipe.execute()
+
+
+def _hold(token: str, conn, key: str, lease: float) -> None:
+    with _held_lock:
+        _held[token] = (conn, key, lease)
+        thread, pid, tick = _renewer
+        if thread is None or pid != os.getpid() or not thread.is_alive():  # none yet, or forked: start one
+            thread = threading.Thread(target=_renew_forever, daemon=True, name="slot-renewer")
+            _renewer[:] = [thread, os.getpid(), lease / 3]
+            thread.start()
+        elif lease / 3 < tick:
+            _wake.set()  # a shorter lease than the renewer's tick: let it recompute now
+
+
+def _release(token: str) -> None:
+    with _held_lock:
+        _held.pop(token, None)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child holds none of its parent's slots and has no renewer thread (nor its locks)."""
+    global _held_lock, _wake
+    _held_lock, _wake = threading.Lock(), threading.Event()
+    _held.clear()
+    _renewer[:] = [None, 0, 0.0]
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 600.0) -> Iterator[None]:
     """Hold one of ``limit`` upload slots for the provider while the block runs."""
@@ -62,20 +120,11 @@ def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 6
             raise SlotTimeout(f"no upload slot for provider {provider_id} within {wait:.0f}s")
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(lease / 3):
-            with contextlib.suppress(redis.RedisError):
-                conn.zadd(_key(provider_id), {token: time.time() + lease}, xx=True)
-
-    renewer = threading.Thread(target=renew, daemon=True, name=f"slot-{provider_id}")
-    renewer.start()
+    _hold(token, conn, _key(provider_id), lease)  # renewed every lease/3 by the process's renewer thread
     try:
         yield
     finally:
-        stop.set()
-        renewer.join()
+        _release(token)
         with contextlib.suppress(redis.RedisError):  # Redis gone: the lease runs out by itself
             conn.zrem(_key(provider_id), token)
 

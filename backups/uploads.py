@@ -1,15 +1,22 @@
-"""Upload one replica: the verified put, and the Replica row written only after the checksums matched."""
+"""Upload an asset to its replicas' providers: one read of the source for every target, each target's
+verified put, and the Replica rows written as verified only after the provider's checksum matched."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import Counter
+from concurrent.futures import Executor
 from pathlib import Path
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from providers.backends import backend_cached
-from providers.backends.base import Backend, IntegrityError, ProviderError
+from providers.backends.base import Backend, HashedBuffer, IntegrityError, ObjectInfo, ProviderError
 from providers.breaker import breaker_allows, breaker_record
 
 from . import encryption
@@ -29,81 +36,260 @@ def replica_is_current(replica: Replica, asset: Asset) -> bool:
     return replica.status == Replica.Status.VERIFIED and replica.sha256 == asset.sha256
 
 
-def replica_upload(replica: Replica, *, backend: Backend | None = None, job: BackupJob | None = None) -> bool:
-    """Upload the asset to the replica's provider. True when verified. Idempotent: a current copy is left alone.
+class BatchBook:
+    """The bookkeeping of one upload batch, written in few statements.
 
-    A crash at any line leaves the row in ``planned``/``uploading`` (never ``verified``) and the object,
-    if written, at the same deterministic key, so the next run simply puts it again.
+    Verified replicas are kept here and written with one ``bulk_update`` (with the job's counters, in one
+    transaction) every ``flush_every`` finished assets and at the end, so progress stays visible during a
+    batch. A crash before a flush leaves those rows ``uploading``, never ``verified``: the next round puts
+    them again at the same key. Successes reach each provider's breaker as one record per provider (each
+    success still counted in its window), always before a failure of that provider is recorded, so
+    consecutive-failure counting sees them in order. Failures keep the per-upload path.
     """
-    asset = replica.asset
-    if replica_is_current(replica, asset):
-        return True
-    if not breaker_allows(replica.provider_id):  # fail fast: the next round routes around an open breaker
-        Replica.objects.filter(pk=replica.pk).update(
-            status=Replica.Status.FAILED, last_error="provider down: redirected", permanent_failure=False,
-            updated=timezone.now(),
-        )
-        return False
-    backend = backend or backend_cached(replica.provider)
-    key = object_key(asset)
-    Replica.objects.filter(pk=replica.pk).update(
-        status=Replica.Status.UPLOADING, object_key=key, attempts=F("attempts") + 1, updated=timezone.now()
-    )
-    error: ProviderError | SourceChanged | OSError | None = None
+
+    FIELDS = ("status", "size", "checksums", "sha256", "storage_class", "version_id", "etag", "verified_at",
+              "last_error", "permanent_failure", "region", "updated")
+
+    def __init__(self, job: BackupJob | None, *, flush_every: int = 8):
+        self.job = job
+        self.flush_every = flush_every
+        self._lock = threading.Lock()
+        self._rows: list[Replica] = []
+        self._bytes = self._done = self._failed = self._assets = 0
+        self._successes: Counter[int] = Counter()
+        self.totals = Counter()  # over the whole batch: verified, done, failed, flushes, breaker_records
+
+    def verified(self, replica: Replica, info: ObjectInfo) -> None:
+        asset, now = replica.asset, timezone.now()
+        replica.status, replica.size, replica.checksums = Replica.Status.VERIFIED, info.size, info.checksums
+        replica.sha256, replica.version_id, replica.etag = asset.sha256, info.version_id or "", info.etag or ""
+        replica.storage_class = info.storage_class or replica.storage_class
+        replica.verified_at, replica.updated, replica.last_error = now, now, ""
+        replica.permanent_failure, replica.region = False, replica.provider.region
+        with self._lock:
+            self._rows.append(replica)
+            self._bytes += asset.size
+            self._successes[replica.provider_id] += 1
+            self.totals["verified"] += 1
+
+    def asset_finished(self, ok: bool) -> None:
+        with self._lock:
+            self._done += ok
+            self._failed += not ok
+            self._assets += 1
+            due = self._assets >= self.flush_every
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            counters = {"bytes_done": self._bytes, "files_done": self._done, "files_failed": self._failed}
+            self._bytes = self._done = self._failed = self._assets = 0
+            self.totals["done"] += counters["files_done"]
+            self.totals["failed"] += counters["files_failed"]
+        if not rows and not any(counters.values()):
+            return
+        with transaction.atomic():
+            if rows:
+                Replica.objects.bulk_update(rows, self.FIELDS)
+            if self.job is not None and any(counters.values()):
+                BackupJob.objects.filter(pk=self.job.pk).update(
+                    **{name: F(name) + value for name, value in counters.items() if value})
+        with self._lock:
+            self.totals["flushes"] += 1
+
+    def record_successes(self, provider_id: int | None = None) -> None:
+        """Tell the breakers of the successes not yet recorded (one provider's, or all)."""
+        with self._lock:
+            ids = [provider_id] if provider_id is not None else list(self._successes)
+            pending = {pid: self._successes.pop(pid, 0) for pid in ids}
+        for pid, n in pending.items():
+            if n:
+                breaker_record(pid, True, count=n)
+                with self._lock:
+                    self.totals["breaker_records"] += 1
+
+    def close(self) -> None:
+        self.flush()
+        self.record_successes()
+
+
+class Source:
+    """One asset's bytes for all of its targets.
+
+    A file up to ``buffer_limit`` bytes (most photos) is read once, its size and sha256 checked against the
+    catalogue as it is read (``SourceChanged`` otherwise, before any target sees a byte), and every target
+    gets that same verified buffer (and, when encrypted, one shared ciphertext). A larger file is streamed
+    from disk by each target on its own, its sha256 checked by the backend's ``HashingReader`` as it goes,
+    so memory stays bounded by the part size whatever the file's size.
+    """
+
+    def __init__(self, asset: Asset, *, buffer_limit: int, data_key: bytes | None = None):
+        self.asset = asset
+        self.path = Path(asset.source_location)
+        self.data_key = data_key
+        self.data: bytes | None = None
+        self._stored: tuple[bytes | None, str] | None = None  # encrypted buffer (or None) and its sha256
+        self._lock = threading.Lock()
+        if asset.size <= buffer_limit:
+            with open(self.path, "rb") as fh:
+                data = fh.read(asset.size + 1)  # one byte more: a file that grew is caught too
+            if len(data) != asset.size or hashlib.sha256(data).hexdigest() != asset.sha256:
+                raise SourceChanged(f"{asset.relative_path} changed on disk since import; import it again")
+            self.data = data
+
+    def changed(self) -> bool:
+        """After an IntegrityError: is the source to blame? A checked buffer never is (the transit was)."""
+        return self.data is None and _source_changed(self.asset)
+
+    def put(self, backend: Backend, key: str, replica: Replica) -> ObjectInfo:
+        asset = self.asset
+        metadata = {"sha256": asset.sha256, "wedding": asset.wedding.slug}
+        storage_class = replica.storage_class or None
+        if not replica.encrypted:
+            if self.data is not None:
+                return backend.put(key, HashedBuffer(self.data, asset.sha256), asset.size, sha256=asset.sha256,
+                                   content_type=asset.content_type, storage_class=storage_class, metadata=metadata)
+            with open(self.path, "rb") as fh:
+                return backend.put(key, fh, asset.size, sha256=asset.sha256, content_type=asset.content_type,
+                                   storage_class=storage_class, metadata=metadata)
+        metadata["encryption"] = encryption.ALGORITHM
+        stored, stored_sha = self._stored_form()
+        size = asset.size + encryption.OVERHEAD
+        if stored is not None:
+            return backend.put(key, HashedBuffer(stored, stored_sha), size, sha256=stored_sha,
+                               content_type="application/octet-stream", storage_class=storage_class,
+                               metadata=metadata)
+        with open(self.path, "rb") as fh:
+            reader = encryption.EncryptingReader(fh, self.data_key, asset.sha256)
+            return backend.put(key, reader, size, sha256=stored_sha, content_type="application/octet-stream",
+                               storage_class=storage_class, metadata=metadata)
+
+    def _stored_form(self) -> tuple[bytes | None, str]:
+        """The encrypted form's bytes (buffered sources) and sha256, computed once for every target."""
+        with self._lock:
+            if self._stored is None:
+                if self.data is not None:
+                    stored = encryption.encrypt_bytes(self.data, self.data_key, self.asset.sha256)
+                    self._stored = (stored, hashlib.sha256(stored).hexdigest())
+                else:  # first pass over the file: the stored form's sha256, declared to the provider up front
+                    with open(self.path, "rb") as fh:
+                        self._stored = (None, encryption.stored_sha256(fh, self.data_key, self.asset.sha256))
+            return self._stored
+
+
+def _target_put(backend: Backend, key: str, replica: Replica, source: Source) -> ObjectInfo:
+    """One target's verified put under the provider's slot; integrity failures retried. No database here."""
+    error: IntegrityError | None = None
     for _attempt in range(INTEGRITY_ATTEMPTS):
         try:
             with provider_slot(replica.provider_id):
-                info = _put(backend, key, replica, asset)
+                return source.put(backend, key, replica)
         except IntegrityError as exc:
-            # A flipped byte in transit or a source that changed: re-read and retry; never accepted.
+            # A flipped byte in transit or a source that changed: retry; never accepted.
             error = exc
-            if _source_changed(asset):
-                error = SourceChanged(f"{asset.relative_path} changed on disk since import; import it again")
-                break
-            continue
-        except (ProviderError, OSError) as exc:
-            error = exc
-            break
-        Replica.objects.filter(pk=replica.pk).update(
-            status=Replica.Status.VERIFIED, size=info.size, checksums=info.checksums, sha256=asset.sha256,
-            storage_class=info.storage_class or replica.storage_class, version_id=info.version_id or "",
-            etag=info.etag or "", verified_at=timezone.now(), last_error="", permanent_failure=False,
-            region=replica.provider.region, updated=timezone.now(),
-        )
-        breaker_record(replica.provider_id, True)
-        if job is not None:
-            BackupJob.objects.filter(pk=job.pk).update(bytes_done=F("bytes_done") + asset.size)
-        return True
+            if source.changed():
+                raise SourceChanged(f"{source.asset.relative_path} changed on disk since import; "
+                                    "import it again") from exc
+    assert error is not None
+    raise error
+
+
+def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool: Executor | None = None,
+                 backends: dict[int, Backend] | None = None) -> dict[int, bool]:
+    """Upload one asset to every one of its replicas' providers from one read of the source.
+
+    Replica pk -> verified. Idempotent: current copies are left alone. Verified rows reach the database
+    through ``book`` (only after the provider's checksum matched); failures are written at once.
+    """
+    results: dict[int, bool] = {}
+    todo: list[Replica] = []
+    for replica in replicas:
+        if replica_is_current(replica, asset):
+            results[replica.pk] = True
+        elif not breaker_allows(replica.provider_id):  # fail fast: the next round routes around it
+            Replica.objects.filter(pk=replica.pk).update(
+                status=Replica.Status.FAILED, last_error="provider down: redirected", permanent_failure=False,
+                updated=timezone.now(),
+            )
+            results[replica.pk] = False
+        else:
+            todo.append(replica)
+    if not todo:
+        return results
+    key = object_key(asset)
+    Replica.objects.filter(pk__in=[r.pk for r in todo]).update(
+        status=Replica.Status.UPLOADING, object_key=key, attempts=F("attempts") + 1, updated=timezone.now()
+    )
+    for r in todo:
+        r.status, r.object_key, r.attempts = Replica.Status.UPLOADING, key, r.attempts + 1
+    try:
+        data_key = encryption.wedding_data_key(asset.wedding) if any(r.encrypted for r in todo) else None
+        source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key)
+    except (SourceChanged, OSError) as exc:
+        for r in todo:
+            results[r.pk] = _failed(r, exc, book)
+        return results
+
+    def put(replica: Replica) -> ObjectInfo:
+        backend = (backends or {}).get(replica.pk) or backend_cached(replica.provider)
+        return _target_put(backend, key, replica, source)
+
+    if pool is None or len(todo) == 1:
+        outcomes = []
+        for r in todo:
+            try:
+                outcomes.append((r, put(r), None))
+            except (ProviderError, SourceChanged, OSError) as exc:
+                outcomes.append((r, None, exc))
+    else:
+        futures = [(r, pool.submit(put, r)) for r in todo]
+        outcomes = []
+        for r, future in futures:  # every target runs to its end: one failing never cancels the others
+            try:
+                outcomes.append((r, future.result(), None))
+            except (ProviderError, SourceChanged, OSError) as exc:
+                outcomes.append((r, None, exc))
+    for r, info, exc in outcomes:
+        if exc is None:
+            book.verified(r, info)
+            results[r.pk] = True
+        else:
+            results[r.pk] = _failed(r, exc, book)
+    return results
+
+
+def _failed(replica: Replica, error: BaseException, book: BatchBook) -> bool:
+    asset = replica.asset
     if isinstance(error, ProviderError):  # local problems (source changed, unreadable) are not the provider's
+        book.record_successes(replica.provider_id)  # earlier successes first: the breaker sees them in order
         breaker_record(replica.provider_id, False, _describe(error), source="upload")
     permanent = isinstance(error, SourceChanged | OSError) or bool(getattr(error, "permanent", False))
     Replica.objects.filter(pk=replica.pk).update(
         status=Replica.Status.FAILED, last_error=_describe(error), permanent_failure=permanent,
         updated=timezone.now(),
     )
-    if job is not None:
-        BackupJob.objects.filter(pk=job.pk).update(bytes_failed=F("bytes_failed") + asset.size)
+    replica.status = Replica.Status.FAILED
+    if book.job is not None:
+        BackupJob.objects.filter(pk=book.job.pk).update(bytes_failed=F("bytes_failed") + asset.size)
     log.warning("upload of %s to %s failed: %s", asset.relative_path, replica.provider.name, _describe(error))
     return False
 
 
-def _put(backend: Backend, key: str, replica: Replica, asset: Asset):
-    """One streamed put of the source file, encrypted client-side when the replica says so."""
-    source = Path(asset.source_location)
-    metadata = {"sha256": asset.sha256, "wedding": asset.wedding.slug}
-    if not replica.encrypted:
-        with open(source, "rb") as fh:
-            return backend.put(key, fh, asset.size, sha256=asset.sha256, content_type=asset.content_type,
-                               storage_class=replica.storage_class or None, metadata=metadata)
-    data_key = encryption.wedding_data_key(asset.wedding)
-    with open(source, "rb") as fh:  # first pass: the stored form's sha256, declared to the provider up front
-        stored_sha = encryption.stored_sha256(fh, data_key, asset.sha256)
-    with open(source, "rb") as fh:
-        reader = encryption.EncryptingReader(fh, data_key, asset.sha256)
-        metadata["encryption"] = encryption.ALGORITHM
-        return backend.put(key, reader, asset.size + encryption.OVERHEAD, sha256=stored_sha,
-                           content_type="application/octet-stream", storage_class=replica.storage_class or None,
-                           metadata=metadata)
+def replica_upload(replica: Replica, *, backend: Backend | None = None, job: BackupJob | None = None) -> bool:
+    """Upload the asset to one replica's provider. True when verified. Idempotent: a current copy is left alone.
+
+    A crash at any line leaves the row in ``planned``/``uploading`` (never ``verified``) and the object,
+    if written, at the same deterministic key, so the next run simply puts it again.
+    """
+    book = BatchBook(job)
+    try:
+        ok = asset_upload(replica.asset, [replica], book=book,
+                          backends={replica.pk: backend} if backend is not None else None)[replica.pk]
+    finally:
+        book.close()
+    return ok
 
 
 def _source_changed(asset: Asset) -> bool:

@@ -41,8 +41,9 @@ from _servers import (  # noqa: E402
     write_random_file,
 )
 
-RCLONE = ROOT / ".venv" / "bin" / "rclone"
-PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
+# WEDBACKUP_BENCH_RCLONE / _PY_SPY: other binaries (e.g. installed with pip --target outside the venv).
+RCLONE = Path(os.environ.get("WEDBACKUP_BENCH_RCLONE") or ROOT / ".venv" / "bin" / "rclone")
+PY_SPY = Path(os.environ.get("WEDBACKUP_BENCH_PY_SPY") or ROOT / ".venv" / "bin" / "py-spy")
 TARGET_RATIO = 0.8
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"

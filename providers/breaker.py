@@ -138,10 +138,17 @@ class BreakerStore:
         since = self.clock() - self.config.window
         return Window(self.conn.zcount(calls, since, "+inf"), self.conn.zcount(failures, since, "+inf"))
 
-    def record(self, provider_id: int, ok: bool, error: str = "", *, trial: bool = False) -> Transition:
+    def record(self, provider_id: int, ok: bool, error: str = "", *, trial: bool = False,
+               count: int = 1) -> Transition:
+        """One outcome, or ``count`` successes at once (an upload batch reports its successes together;
+        the window counts each of them, so error rates stay what they would be one by one)."""
+        if count < 1 or (count > 1 and not ok):
+            raise ValueError("count > 1 is for successes only")
         key, calls, failures, trial_key = self.keys(provider_id)
         now = self.clock()
-        member = f"{now:.6f}:{uuid.uuid4().hex[:12]}"
+        tag = uuid.uuid4().hex[:12]
+        members = [f"{now:.6f}:{tag}:{i}" if count > 1 else f"{now:.6f}:{tag}" for i in range(count)]
+        member = members[0]
         since = now - self.config.window
         result: list[Transition] = []
 
@@ -149,7 +156,7 @@ class BreakerStore:
             result.clear()
             before = _decode(pipe.hgetall(key))
             before_window = Window(pipe.zcount(calls, since, "+inf"), pipe.zcount(failures, since, "+inf"))
-            window = Window(before_window.calls + 1, before_window.failures + (not ok))
+            window = Window(before_window.calls + count, before_window.failures + (not ok))
             after = breaker_next(before, ok=ok, now=now, window=window, config=self.config, trial=trial,
                                  error=error[:500])
             if after.state != CLOSED or before.state != CLOSED:
@@ -157,7 +164,7 @@ class BreakerStore:
             pipe.multi()
             pipe.hset(key, mapping={**_encode(after), "updated": now})
             if after.state == CLOSED and before.state == CLOSED:
-                pipe.zadd(calls, {member: now})
+                pipe.zadd(calls, dict.fromkeys(members, now))
                 if not ok:
                     pipe.zadd(failures, {member: now})
                 for k in (calls, failures):
@@ -239,14 +246,14 @@ def breaker_allows(provider_id: int) -> bool:
 
 
 def breaker_record(provider_id: int, ok: bool, error: str = "", *, trial: bool = False,
-                   source: str = "") -> Transition:
+                   source: str = "", count: int = 1) -> Transition:
     """Feed one outcome (probe, upload or restore) to the provider's breaker and act on what changed.
 
     A change of implied status is mirrored to the database; opening starts a failover, closing ends it.
     ``source`` ("upload" / "restore"): a failure is also kept as a ProviderHealthCheck for the console
     (probes record their own; successful transfers are too many to keep).
     """
-    transition = breaker_store().record(provider_id, ok, error, trial=trial)
+    transition = breaker_store().record(provider_id, ok, error, trial=trial, count=count)
     if source and not ok:
         from .models import ProviderHealthCheck
 

@@ -1,10 +1,12 @@
 """Amazon S3 and Wasabi (S3-compatible) through boto3.
 
-Integrity: every PUT and every part carries ``ChecksumSHA256`` and ``Content-MD5``, so the server refuses
-bytes that differ from what we hashed. Afterwards ``head_object(ChecksumMode="ENABLED")`` must report the
-same SHA-256: the full-object value for a single PUT, the composite ``base64(sha256(part digests))-N`` we
-computed for a multipart upload. A server that reports no SHA-256 (older S3-compatibles) is checked by its
-ETag instead (MD5, or MD5-of-part-MD5s), except under SSE-KMS where the ETag is no MD5.
+Integrity: every PUT and every part carries ``ChecksumSHA256`` (one integrity header: no ``Content-MD5``
+as well), so the server refuses bytes that differ from what we hashed. Afterwards
+``head_object(ChecksumMode="ENABLED")`` must report the same SHA-256: the full-object value for a single
+PUT, the composite ``base64(sha256(part digests))-N`` we computed for a multipart upload. A server that
+reports no SHA-256 (older S3-compatibles) is checked by its ETag instead (MD5, or MD5-of-part-MD5s), except
+under SSE-KMS where the ETag is no MD5; part MD5s are computed only until the server has shown that it
+reports SHA-256.
 """
 
 from __future__ import annotations
@@ -56,9 +58,24 @@ COPY_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEnc
 
 T = TypeVar("T")
 # One boto3 session for the process: it caches the parsed S3 model (~0.15 s per new session). Sessions are
-# not thread-safe, so clients are created under a lock; the clients themselves are used one per thread.
+# not thread-safe, so clients are created under a lock; a client (thread-safe) is shared by a backend's threads.
 _SESSION_LOCK = threading.Lock()
 _SESSION: list[boto3.session.Session] = []
+MAX_POOL_CONNECTIONS = 32
+
+
+def _session() -> boto3.session.Session:
+    """The process's session (call with _SESSION_LOCK held)."""
+    if not _SESSION:
+        _SESSION.append(boto3.session.Session())
+    return _SESSION[0]
+
+
+def warm_session() -> None:
+    """Create the session and load the S3 model now: an RQ worker calls this before it forks, so each work
+    horse inherits both instead of parsing botocore's JSON again. No network."""
+    with _SESSION_LOCK:
+        _session().client("s3", region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm")  # noqa: S106 - no request
 
 
 class BucketMissing(PermanentError):
@@ -101,8 +118,10 @@ class S3Backend(Backend):
             raise PermanentError(f"{config.name}: option part_size must be a number of bytes") from None
         # S3 refuses parts under 5 MiB (except the last), so a smaller setting could never work.
         self.part_size = max(part_size, MIN_PART_SIZE)
-        self._local = threading.local()
+        self._client: Any = None
         self._bucket_checked = False
+        #: Whether the server reports ChecksumSHA256 on HEAD (None until the first verified put shows it).
+        self._reports_sha256: bool | None = None
 
     # -- client and errors ------------------------------------------------------------------
     @property
@@ -114,14 +133,14 @@ class S3Backend(Backend):
 
     @property
     def client(self) -> Any:
-        """One boto3 client per thread, built on first use."""
-        client = getattr(self._local, "client", None)
+        """One boto3 client per backend, built on first use and shared by every thread (boto3 clients are
+        thread-safe; building one costs more CPU than a small upload). Its pool holds a connection per thread."""
+        client = self._client
         if client is None:
             with _SESSION_LOCK:
-                if not _SESSION:
-                    _SESSION.append(boto3.session.Session())
-                client = self._new_client(_SESSION[0])
-            self._local.client = client
+                if self._client is None:
+                    self._client = self._new_client(_session())
+                client = self._client
         return client
 
     def _new_client(self, session: boto3.session.Session) -> Any:
@@ -136,6 +155,7 @@ class S3Backend(Backend):
             aws_session_token=creds.get("session_token") or None,
             config=Config(
                 retries={"total_max_attempts": 2, "mode": "standard"},
+                max_pool_connections=MAX_POOL_CONNECTIONS,
                 connect_timeout=3,
                 read_timeout=30,
                 # We send our own SHA-256; botocore's default CRC32 trailers confuse some S3-compatibles.
@@ -246,11 +266,12 @@ class S3Backend(Backend):
         data = reader.read_exactly(reader.size)
         reader.read(1)  # must be end of stream: the reader raises if the source grew
         reader.check()
-        sha = _b64(hashlib.sha256(data).digest())
-        md5 = hashlib.md5(data, usedforsecurity=False)
-        resp = self._call(f"upload {key!r}", lambda: self.client.put_object(
-            Body=data, ChecksumSHA256=sha, ContentMD5=_b64(md5.digest()), **args))
-        return self._verify(key, resp.get("VersionId"), reader, sha, md5.hexdigest())
+        # The reader hashed exactly these bytes (or brought the digest of them), so its sha256 is data's.
+        sha = _b64(reader.hashes["sha256"].digest())
+        resp = self._call(f"upload {key!r}", lambda: self.client.put_object(Body=data, ChecksumSHA256=sha, **args))
+        # The MD5 is only needed when the server reports no SHA-256 (the ETag fallback): computed then.
+        return self._verify(key, resp.get("VersionId"), reader, sha,
+                            lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     def _put_multipart(self, key: str, reader: HashingReader, args: dict[str, Any]) -> ObjectInfo:
         part_size = max(self.part_size, math.ceil(reader.size / MAX_PARTS))
@@ -259,12 +280,15 @@ class S3Backend(Backend):
         ids = {"Bucket": self.config.bucket, "Key": key, "UploadId": upload["UploadId"]}
         parts: list[dict[str, Any]] = []
         digests, md5s = [], []
+        # Part MD5s only serve the ETag fallback; skip them once the server has shown it reports SHA-256.
+        want_md5 = self._reports_sha256 is not True
         try:
             while reader.read_bytes < reader.size:
                 data = reader.read_exactly(min(part_size, reader.size - reader.read_bytes))
                 digests.append(hashlib.sha256(data).digest())
-                md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
-                parts.append(self._upload_part(ids, len(parts) + 1, data, digests[-1], md5s[-1]))
+                if want_md5:
+                    md5s.append(hashlib.md5(data, usedforsecurity=False).digest())
+                parts.append(self._upload_part(ids, len(parts) + 1, data, digests[-1]))
             reader.read(1)
             reader.check()
             resp = self._call(f"complete upload {key!r}", lambda: self.client.complete_multipart_upload(
@@ -275,25 +299,30 @@ class S3Backend(Backend):
             raise
         n = len(parts)
         composite = f"{_b64(hashlib.sha256(b''.join(digests)).digest())}-{n}"
-        etag = f"{hashlib.md5(b''.join(md5s), usedforsecurity=False).hexdigest()}-{n}"
+        etag = (lambda: f"{hashlib.md5(b''.join(md5s), usedforsecurity=False).hexdigest()}-{n}") if want_md5 else None
         return self._verify(key, resp.get("VersionId"), reader, composite, etag)
 
-    def _upload_part(self, ids: dict[str, Any], number: int, data: bytes, digest: bytes, md5: bytes) -> dict[str, Any]:
+    def _upload_part(self, ids: dict[str, Any], number: int, data: bytes, digest: bytes) -> dict[str, Any]:
+        # One integrity header: the server checks ChecksumSHA256 (a Content-MD5 as well would cost an MD5 pass).
         resp = self._call(f"upload part {number} of {ids['Key']!r}", lambda: self.client.upload_part(
-            PartNumber=number, Body=data, ChecksumSHA256=_b64(digest), ContentMD5=_b64(md5), **ids))
+            PartNumber=number, Body=data, ChecksumSHA256=_b64(digest), **ids))
         if resp.get("ChecksumSHA256") not in (None, _b64(digest)):
             raise IntegrityError(f"{self.config.name}: part {number} of {ids['Key']!r} stored a different SHA-256")
         return {"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": _b64(digest)}
 
-    def _verify(self, key: str, version: str | None, reader: HashingReader, sha: str, etag: str) -> ObjectInfo:
+    def _verify(self, key: str, version: str | None, reader: HashingReader, sha: str,
+                etag: Callable[[], str] | None) -> ObjectInfo:
         """Compare what the server reports with what we computed; on mismatch remove what we wrote.
 
         A multipart object reports only the composite value; it is derived from the part digests of the
-        very bytes whose full SHA-256 the reader checked, so a match vouches for ``sha256`` too.
+        very bytes whose full SHA-256 the reader checked, so a match vouches for ``sha256`` too. ``etag``
+        computes the expected MD5 ETag for servers that report no SHA-256 (None: not computed).
         """
         head = self._head(key, version)
         reported = head.get("ChecksumSHA256")
         checksums = {"sha256": reader.hexdigest()}
+        if reported:
+            self._reports_sha256 = True
         if int(head.get("ContentLength", -1)) != reader.size:
             problem = f"size {head.get('ContentLength')} instead of {reader.size}"
         elif reported:
@@ -301,9 +330,14 @@ class S3Backend(Backend):
             ok = reported == sha or ("-" in sha and reported == sha.rsplit("-", 1)[0])
             problem = "" if ok else "a different SHA-256"
         elif self.config.options.get("sse") != "aws:kms":
-            problem = "" if (head.get("ETag") or "").strip('"') == etag else "a different MD5 ETag"
-            if "-" not in etag:
-                checksums = {"md5": etag}
+            self._reports_sha256 = False
+            if etag is None:  # the server stopped reporting SHA-256 and the part MD5s were skipped: put again
+                problem = "no SHA-256 reported (checked by MD5 ETag on the next attempt)"
+            else:
+                expected = etag()
+                problem = "" if (head.get("ETag") or "").strip('"') == expected else "a different MD5 ETag"
+                if "-" not in expected:
+                    checksums = {"md5": expected}
         else:
             self._discard(key, head.get("VersionId"))
             raise PermanentError(f"{self.config.name}: the server reports no SHA-256 and, under SSE-KMS, no MD5 "

@@ -85,7 +85,7 @@ def test_it_sends_our_sha256_and_no_botocore_crc(make) -> None:
     puts = [h for op, h in sent if op == "PutObject"]
     assert len(puts) == 1
     assert puts[0]["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
-    assert "content-md5" in puts[0]
+    assert "content-md5" not in puts[0]  # one integrity header, not two
     assert not any(h.startswith("x-amz-checksum-crc") for h in puts[0])
 
 
@@ -98,6 +98,7 @@ def test_it_uploads_parts_with_sha256_and_the_server_agrees_on_the_composite(mak
     ops = [op for op, _ in sent]
     assert ops.count("UploadPart") == 3
     assert all("x-amz-checksum-sha256" in h for op, h in sent if op == "UploadPart")
+    assert not any("content-md5" in h for op, h in sent if op == "UploadPart")
     reported = s3_client(seaweedfs).head_object(Bucket=bucket, Key="big.mov", ChecksumMode="ENABLED")
     parts = [data[i : i + PART_SIZE] for i in range(0, len(data), PART_SIZE)]
     composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
@@ -118,6 +119,49 @@ def test_it_maps_bytes_corrupted_in_transit_to_integrity_error(make, operation: 
     with pytest.raises(IntegrityError, match="BadDigest"):
         put(backend, "x.jpg", data)
     assert backend.head("x.jpg") is None
+
+
+def test_a_hashed_buffer_is_not_hashed_again_and_part_md5s_stop_once_the_server_reports_sha256(
+    make, monkeypatch
+) -> None:
+    """The engine hands every target the same verified buffer: its sha256 is reused, not recomputed."""
+    import providers.backends.base as base
+    import providers.backends.s3 as s3
+
+    backend = make()
+    calls = {"sha256": 0, "md5": 0}
+
+    class Counting:
+        def __init__(self, name: str, real: Any):
+            self.name, self.real = name, real
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            calls[self.name] += 1
+            return self.real(*args, **kwargs)
+
+    fake = type("hashlib", (), {"sha256": Counting("sha256", hashlib.sha256), "md5": Counting("md5", hashlib.md5),
+                                "new": hashlib.new})
+    monkeypatch.setattr(base, "hashlib", fake)
+    monkeypatch.setattr(s3, "hashlib", fake)
+    small = os.urandom(1000)
+    info = backend.put("small.jpg", base.HashedBuffer(small, hashlib.sha256(small).hexdigest()), len(small),
+                       sha256=hashlib.sha256(small).hexdigest())
+    assert info.checksums == {"sha256": hashlib.sha256(small).hexdigest()}
+    assert calls == {"sha256": 0, "md5": 0}  # the buffer's digest went out as ChecksumSHA256 and was checked
+
+    big = os.urandom(PART_SIZE * 2 + 10)
+    backend.put("big.mov", base.HashedBuffer(big), len(big), sha256=hashlib.sha256(big).hexdigest())
+    # HashedBuffer(big) hashed once itself; then 3 part digests and the composite; no whole-file pass, no MD5
+    # (the first verified put already showed that SeaweedFS reports SHA-256).
+    assert calls == {"sha256": 1 + 3 + 1, "md5": 0}
+
+
+def test_a_buffer_whose_digest_is_wrong_is_refused(make) -> None:
+    import providers.backends.base as base
+
+    data = os.urandom(1000)
+    with pytest.raises(IntegrityError):
+        make().put("x.jpg", base.HashedBuffer(data, "0" * 64), len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
 # -- server-side encryption -------------------------------------------------------------------------

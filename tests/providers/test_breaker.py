@@ -129,6 +129,21 @@ def test_the_error_rate_over_the_window_opens_it(redis_conn):
     assert store.get(3).state == OPEN
 
 
+def test_a_batch_of_successes_counts_each_in_the_window(redis_conn):
+    conn, prefix = redis_conn
+    clock = Clock()
+    store = BreakerStore(conn, config=CFG, prefix=prefix, clock=clock)
+    store.record(5, False, "blip")
+    store.record(5, False, "blip")
+    t = store.record(5, True, count=8)  # one record for eight uploads of a batch
+    assert t.after.consecutive_failures == 0
+    assert store.window(5) == Window(10, 2)
+    clock.t += 1
+    assert not store.record(5, False, "blip").opened  # 3 of 11 failed: under the rate, not consecutive
+    with pytest.raises(ValueError):
+        store.record(5, False, "x", count=2)
+
+
 def test_failures_age_out_of_the_window(redis_conn):
     conn, prefix = redis_conn
     clock = Clock()

@@ -1,0 +1,197 @@
+"""Read once, fan out: one read of a file feeds every target; bookkeeping in bulk; failures stay apart.
+
+``upload_batch`` is called directly (in this process, real watched-folder backends, real Redis and
+PostgreSQL) so the test can count opens, puts, bulk writes and breaker records.
+"""
+
+import builtins
+import datetime as dt
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from backups import backup, uploads
+from backups.backup import plan_round, upload_batch
+from backups.ingest import wedding_import
+from backups.models import BackupJob, BackupPolicy, Replica
+from backups.restore import wedding_restore
+from providers.backends.base import TransientError
+from providers.backends.watched_folder import WatchedFolderBackend
+from providers.breaker import breaker_store
+from tests.factories import make_provider
+
+pytestmark = pytest.mark.django_db(transaction=True)
+KIB = 1024
+
+
+@pytest.fixture
+def source(tmp_path):
+    src = tmp_path / "wedding"
+    (src / "photos").mkdir(parents=True)
+    for i in range(5):
+        (src / "photos" / f"IMG_{i}.jpg").write_bytes(os.urandom(20 * KIB + i))
+    (src / "video").mkdir()
+    (src / "video" / "clip.mp4").write_bytes(os.urandom(300 * KIB))  # over the part size set below
+    return src
+
+
+@pytest.fixture
+def targets(tmp_path, settings):
+    settings.WEDBACKUP_PART_SIZE = 64 * KIB  # photos are read into memory once, the clip streams per target
+    policy = BackupPolicy.default()
+    policy.min_distinct_providers = 1
+    policy.save()
+    return [make_provider(name=f"folder-{i}", kind="watched_folder", region="us-east-1",
+                          bucket=str(tmp_path / f"target-{i}"), options={"create": True}) for i in range(3)]
+
+
+def planned_job(source):
+    wedding = wedding_import(path=source, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
+    job = BackupJob.objects.create(wedding=wedding, queue="default")
+    plan_round(job)
+    return job, list(wedding.assets.order_by("pk").values_list("pk", flat=True))
+
+
+@pytest.fixture
+def opens(monkeypatch, source):
+    """Opens of the wedding's source files by the upload code, per relative path."""
+    counts: dict[str, int] = {}
+    real_open = builtins.open
+
+    def counting_open(path, *args, **kwargs):
+        p = Path(path)
+        if source in p.parents:
+            rel = p.relative_to(source).as_posix()
+            counts[rel] = counts.get(rel, 0) + 1
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(uploads, "open", counting_open, raising=False)
+    return counts
+
+
+def test_each_photo_is_read_once_for_three_targets_and_the_big_clip_streams_per_target(source, targets, opens):
+    job, assets = planned_job(source)
+    result = upload_batch(job.pk, assets)
+    assert result == {"done": 6, "failed": 0}
+    assert Replica.objects.filter(status="verified").count() == 18
+    photos = {k: v for k, v in opens.items() if k.startswith("photos/")}
+    assert photos == {f"photos/IMG_{i}.jpg": 1 for i in range(5)}  # one read for three targets
+    assert opens["video/clip.mp4"] == 3  # over the part size: each target streams it (memory stays bounded)
+    for provider in targets:
+        for path in source.rglob("*.*"):
+            stored = next(Path(provider.bucket).rglob(path.name))
+            assert stored.read_bytes() == path.read_bytes()
+
+
+def test_bookkeeping_is_written_in_bulk_and_the_counters_add_up(source, targets, monkeypatch):
+    monkeypatch.setattr(backup, "FLUSH_EVERY", 2)
+    bulk_writes, records = [], []
+    real_bulk_update = Replica.objects.bulk_update
+    real_record = uploads.breaker_record
+    monkeypatch.setattr(Replica.objects, "bulk_update", lambda rows, fields: (bulk_writes.append(len(rows)),
+                                                                                 real_bulk_update(rows, fields))[1])
+    monkeypatch.setattr(uploads, "breaker_record", lambda *a, **k: (records.append((a, k)), real_record(*a, **k))[1])
+    job, assets = planned_job(source)
+    upload_batch(job.pk, assets)
+    job.refresh_from_db()
+    total = sum(p.stat().st_size for p in source.rglob("*.*"))
+    assert (job.files_done, job.files_failed, job.bytes_done, job.bytes_failed) == (6, 0, 3 * total, 0)
+    assert sum(bulk_writes) == 18 and len(bulk_writes) <= 4  # every 2 assets and at the end, not per upload
+    assert sorted(a[0] for a, _ in records) == sorted(p.pk for p in targets)  # one success record per provider
+    assert all(k == {"count": 6} and a[1] is True for a, k in records)
+    assert {breaker_store().window(p.pk).calls for p in targets} == {6}  # each success still counted
+    for r in Replica.objects.all():
+        assert r.status == "verified" and r.sha256 == r.asset.sha256 and r.verified_at and r.attempts == 1
+
+
+def test_one_failing_target_does_not_lose_the_others(source, targets, monkeypatch, opens):
+    real_put = WatchedFolderBackend.put
+
+    def put(self, key, stream, size, **kwargs):
+        if self.config.name == "folder-1":
+            stream.read(1000)  # fails after consuming part of the shared buffer
+            raise TransientError("folder-1 is throttling")
+        return real_put(self, key, stream, size, **kwargs)
+
+    monkeypatch.setattr(WatchedFolderBackend, "put", put)
+    job, assets = planned_job(source)
+    assert upload_batch(job.pk, assets) == {"done": 0, "failed": 6}
+    job.refresh_from_db()
+    total = sum(p.stat().st_size for p in source.rglob("*.*"))
+    assert job.bytes_done == 2 * total and 0 < job.bytes_failed <= total
+    by_provider = {p.name: set(Replica.objects.filter(provider=p).values_list("status", flat=True)) for p in targets}
+    assert by_provider == {"folder-0": {"verified"}, "folder-1": {"failed"}, "folder-2": {"verified"}}
+    failed = Replica.objects.filter(provider=targets[1])
+    # Three failures in a row open its breaker: later assets skip it at once ("redirected"), never permanently.
+    assert all(("throttling" in r.last_error or "provider down" in r.last_error) and not r.permanent_failure
+               for r in failed)
+    assert {k: v for k, v in opens.items() if k.startswith("photos/")} == {f"photos/IMG_{i}.jpg": 1 for i in range(5)}
+    for provider in (targets[0], targets[2]):
+        for path in source.rglob("*.jpg"):
+            assert next(Path(provider.bucket).rglob(path.name)).read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["photos/IMG_2.jpg", "video/clip.mp4"])
+def test_a_source_changed_since_import_is_caught_for_every_target(source, targets, monkeypatch, name):
+    job, assets = planned_job(source)
+    path = source / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte different
+    path.write_bytes(bytes(data))
+    puts = []
+    real_put = WatchedFolderBackend.put
+    monkeypatch.setattr(WatchedFolderBackend, "put", lambda self, key, *a, **k: (puts.append(key),
+                                                                                  real_put(self, key, *a, **k))[1])
+    result = upload_batch(job.pk, assets)
+    assert result == {"done": 5, "failed": 1}
+    changed = Replica.objects.filter(asset__relative_path=name)
+    assert {r.status for r in changed} == {"failed"}
+    assert all("changed on disk" in r.last_error and r.permanent_failure for r in changed)
+    if name.startswith("photos/"):
+        assert not any(k.endswith(name) for k in puts)  # caught while reading: no target was sent a byte
+    for provider in targets:
+        assert not list(Path(provider.bucket).rglob(Path(name).name))  # and nothing was stored anywhere
+    assert breaker_store().get(targets[0].pk).consecutive_failures == 0  # not the provider's fault
+
+
+def test_a_read_error_fails_every_target_of_that_asset_only(source, targets, monkeypatch):
+    job, assets = planned_job(source)
+    (source / "photos" / "IMG_0.jpg").unlink()
+    assert upload_batch(job.pk, assets) == {"done": 5, "failed": 1}
+    gone = Replica.objects.filter(asset__relative_path="photos/IMG_0.jpg")
+    assert all(r.status == "failed" and "missing" in r.last_error for r in gone)
+
+
+def test_encrypted_copies_from_one_read_and_from_streams_restore_intact(source, targets, tmp_path, opens):
+    policy = BackupPolicy.default()
+    policy.client_side_encryption = True
+    policy.save()
+    job, assets = planned_job(source)
+    assert upload_batch(job.pk, assets) == {"done": 6, "failed": 0}
+    assert opens["photos/IMG_3.jpg"] == 1  # encrypted once in memory for the three targets
+    # The stored form is deterministic, so the three targets hold identical ciphertext.
+    stored = [next(Path(p.bucket).rglob("IMG_3.jpg")).read_bytes() for p in targets]
+    assert stored[0].startswith(b"WBE1") and stored[0] == stored[1] == stored[2]
+    assert Replica.objects.filter(status="verified", encrypted=True).count() == 18
+    report = wedding_restore(wedding=job.wedding, to=tmp_path / "restored")
+    assert report.failed == {}
+    for path in source.rglob("*.*"):
+        restored = tmp_path / "restored" / path.relative_to(source)
+        assert hashlib.sha256(restored.read_bytes()).digest() == hashlib.sha256(path.read_bytes()).digest()
+
+
+def test_a_hashed_buffer_hands_out_the_same_bytes_without_copying():
+    from providers.backends.base import HashedBuffer, HashingReader
+
+    data = os.urandom(5000)
+    buf = HashedBuffer(data)
+    assert buf.read() is data and buf.read() == b""
+    reader = HashingReader(HashedBuffer(data), len(data), hashlib.sha256(data).hexdigest())
+    assert reader.digest_known and reader.read_exactly(100) == data[:100]
+    assert reader.read_exactly(len(data)) == data[100:]
+    reader.check()
+    plain = HashingReader(io.BytesIO(data), len(data), None)
+    assert not plain.digest_known
