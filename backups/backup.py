@@ -23,6 +23,9 @@ from django.utils import timezone
 from rq import Retry
 from rq.job import Dependency
 
+from providers.breaker import breaker_allows
+from providers.models import Provider
+
 from .layout import object_key
 from .models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from .placement import asset_traits, provider_states, rules_for, wedding_traits
@@ -63,6 +66,11 @@ class RoundPlan:
 
 def plan_round(job: BackupJob) -> RoundPlan:
     """Create or refresh the Replica rows each asset still needs. Idempotent."""
+    return plan_assets(job, job.wedding.assets.filter(missing_since__isnull=True))
+
+
+def plan_assets(job: BackupJob, assets) -> RoundPlan:
+    """``plan_round`` for some of the wedding's assets (a queryset): the placements they still need."""
     wedding = job.wedding
     policy = BackupPolicy.default()
     rules = rules_for(wedding, policy)
@@ -74,8 +82,7 @@ def plan_round(job: BackupJob) -> RoundPlan:
     all_up = [replace(s, accepts_work=True, status="active") if s.status == "down" else s for s in states]
     outage = any(s.status == "down" for s in states)
     uploads, total, infeasible = 0, 0, {}
-    assets = wedding.assets.filter(missing_since__isnull=True).prefetch_related("replicas")
-    for asset in assets:
+    for asset in assets.prefetch_related("replicas"):
         replicas = {r.provider_id: r for r in asset.replicas.all()}
         current = frozenset(pid for pid, r in replicas.items() if replica_is_current(r, asset))
         # Once every provider is up, temporary (failover) copies no longer count as keepers, so the
@@ -144,13 +151,10 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
     (``uploads.BatchBook``). Each thread keeps its database connection for the whole batch and closes it
     at the end (not after every upload).
     """
-    job = BackupJob.objects.get(pk=job_id)
+    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
     if job.status == BackupJob.Status.CANCELLED:
         return {"cancelled": True}
-    replicas = list(
-        Replica.objects.filter(asset_id__in=asset_ids, status__in=[Replica.Status.PLANNED, Replica.Status.UPLOADING])
-        .select_related("asset__wedding", "provider").order_by("asset_id", "pk")
-    )
+    replicas = _redirect(job, asset_ids, _batch_replicas(asset_ids))
     by_asset: dict[int, list[Replica]] = {}
     for r in replicas:
         by_asset.setdefault(r.asset_id, []).append(r)
@@ -185,6 +189,37 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
     if errors:
         raise errors[0]
     return {"done": book.totals["done"], "failed": book.totals["failed"]}
+
+
+def _batch_replicas(asset_ids: list[int]) -> list[Replica]:
+    return list(
+        Replica.objects.filter(asset_id__in=asset_ids, status__in=[Replica.Status.PLANNED, Replica.Status.UPLOADING])
+        .select_related("asset__wedding", "provider").order_by("asset_id", "pk")
+    )
+
+
+def _redirect(job: BackupJob, asset_ids: list[int], replicas: list[Replica]) -> list[Replica]:
+    """A provider went down after the round was planned: plan the batch's assets that had work there again
+    now, so their copies go to healthy alternates in this batch rather than after the whole round (minutes
+    for a large wedding). Returns the batch's replicas to upload (re-read when anything was re-planned)."""
+    unfinished = list(Replica.objects.filter(asset_id__in=asset_ids).exclude(status=Replica.Status.VERIFIED)
+                      .values_list("asset_id", "provider_id"))
+    pids = {pid for _, pid in unfinished}
+    if not pids:
+        return replicas
+    accepting = {p.pk for p in Provider.objects.filter(pk__in=pids) if p.accepts_work}
+    down = {pid for pid in pids if pid not in accepting or not breaker_allows(pid)}
+    if not down:
+        return replicas
+    plan_assets(job, Asset.objects.filter(pk__in={aid for aid, pid in unfinished if pid in down},
+                                          missing_since__isnull=True))
+    before = {(r.asset_id, r.provider_id) for r in replicas}
+    replicas = _batch_replicas(asset_ids)
+    added = [r for r in replicas if (r.asset_id, r.provider_id) not in before]
+    if added:
+        BackupJob.objects.filter(pk=job.pk).update(bytes_planned=F("bytes_planned") + sum(r.asset.size for r in added))
+        log.info("job %s: providers %s down; %s copies redirected within the batch", job.pk, sorted(down), len(added))
+    return replicas
 
 
 def copy_of(replica: Replica, asset: Asset, state) -> Copy:
