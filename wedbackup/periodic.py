@@ -141,21 +141,29 @@ def schedule_all() -> dict[str, str]:
 
 
 def enqueue_soon(func: str, *, job_id: str, delay: int = 30, queue: str = "bulk", **kwargs) -> str:
-    """Run ``func`` once in ``delay`` seconds, however many callers ask before it starts (they coalesce on
-    ``job_id``); a request after it started schedules one more run. Never raises: the periodic chain
-    catches up on anything this misses."""
+    """Run ``func`` once in ``delay`` seconds, however many callers ask before it starts: they coalesce on
+    the pending run that a Redis marker names. A request made while that run is already executing
+    schedules one more (with an id of its own: a running job's id is never reused). Never raises: the
+    periodic chain catches up on anything this misses. Returns the pending run's job id."""
     try:
         q = django_rq.get_queue(queue, commit_mode="auto")
-        try:
-            if Job.fetch(job_id, connection=q.connection).get_status() in (JobStatus.SCHEDULED, JobStatus.QUEUED):
-                return job_id
-        except NoSuchJobError:
-            pass
-        q.enqueue_in(dt.timedelta(seconds=delay), func, job_id=job_id, kwargs=kwargs, job_timeout=3600,
+        marker = f"wedbackup:soon:{job_id}"
+        pending = q.connection.get(marker)
+        if pending is not None:
+            try:
+                if Job.fetch(pending.decode(), connection=q.connection).get_status() in (
+                        JobStatus.SCHEDULED, JobStatus.QUEUED):
+                    return pending.decode()
+            except NoSuchJobError:
+                pass
+        run_id = f"{job_id}-{uuid.uuid4().hex[:12]}"
+        q.connection.set(marker, run_id, ex=delay + 3600)
+        q.enqueue_in(dt.timedelta(seconds=delay), func, job_id=run_id, kwargs=kwargs, job_timeout=3600,
                      result_ttl=600)
+        return run_id
     except Exception:
         log.exception("could not schedule %s", func)
-    return job_id
+        return ""
 
 
 def fleet_health_soon() -> str:
