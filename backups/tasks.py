@@ -2,7 +2,7 @@
 
 The backend modules are imported here, once, so that a forking worker's jobs inherit the SDKs already
 imported instead of paying for the import in every job (the worker imports this module before it forks:
-see ``BackupsConfig.ready``); the boto3 session and its S3 model are loaded here for the same reason."""
+see ``wedbackup.worker.Worker``); the boto3 session and its S3 model are loaded here for the same reason."""
 
 from providers.backends import BACKENDS, backend_class
 from providers.backends.s3 import warm_session

@@ -135,7 +135,7 @@ def main() -> int:
         total_bytes = sum(a for w in weddings for a in w.assets.values_list("size", flat=True))
         print(f"imported {weddings_n} weddings, {total_files} files, {total_bytes / 1e6:.1f} MB in {import_s:.1f}s")
 
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "wedbackup.settings"}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "wedbackup.settings", "WEDBACKUP_WORKER_SCHEDULES": "0"}
         jobs = [backup_start(wedding=w) for w in weddings]
         began = time.monotonic()
         log = open(work / "workers.log", "ab")  # noqa: SIM115 (closed in finally)

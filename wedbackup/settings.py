@@ -98,6 +98,7 @@ RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env_int("RQ_DEFAULT_TIMEOUT", 3600)} for name in QUEUE_NAMES
 }
 RQ_SHOW_ADMIN_LINK = True
+RQ = {"WORKER_CLASS": "wedbackup.worker.Worker"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -140,6 +141,8 @@ WEDBACKUP_BREAKER_COOLDOWN = env_int("WEDBACKUP_BREAKER_COOLDOWN", 30)
 WEDBACKUP_SNAPSHOT_INTERVAL = env_int("WEDBACKUP_SNAPSHOT_INTERVAL", 300)
 WEDBACKUP_COST_SNAPSHOT_INTERVAL = env_int("WEDBACKUP_COST_SNAPSHOT_INTERVAL", 3600)
 WEDBACKUP_HEALTH_RETENTION_DAYS = env_int("WEDBACKUP_HEALTH_RETENTION_DAYS", 30)
+# Workers keep those recurring jobs scheduled (at start and every 10 min); the test suite turns it off.
+WEDBACKUP_WORKER_SCHEDULES = env_bool("WEDBACKUP_WORKER_SCHEDULES", True)
 # Bytes per second assumed for failover estimates until throughput has been measured.
 WEDBACKUP_FAILOVER_THROUGHPUT = env_int("WEDBACKUP_FAILOVER_THROUGHPUT", 10 * 1024 * 1024)
 
