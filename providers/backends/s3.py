@@ -161,7 +161,10 @@ class S3Backend(Backend):
                 # We send our own SHA-256; botocore's default CRC32 trailers confuse some S3-compatibles.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
-                s3={"addressing_style": style},
+                # The body's integrity rides on the signed x-amz-checksum-sha256 header, which the server
+                # checks; signing the payload too would hash every body a second time (over http botocore
+                # otherwise always does).
+                s3={"addressing_style": style, "payload_signing_enabled": False},
             ),
         )
 
@@ -269,6 +272,15 @@ class S3Backend(Backend):
         # The reader hashed exactly these bytes (or brought the digest of them), so its sha256 is data's.
         sha = _b64(reader.hashes["sha256"].digest())
         resp = self._call(f"upload {key!r}", lambda: self.client.put_object(Body=data, ChecksumSHA256=sha, **args))
+        if resp.get("ChecksumSHA256") == sha:
+            # The server checked the body against our signed SHA-256 (a mismatch is a BadDigest refusal) and
+            # says so in its answer: verified without a HEAD. A server that does not know the header does
+            # not echo it, and gets the HEAD below.
+            self._reports_sha256 = True
+            return ObjectInfo(key=key, size=reader.size, storage_class=args["StorageClass"],
+                              checksums={"sha256": reader.hexdigest()},
+                              version_id=None if resp.get("VersionId") in (None, "null") else resp["VersionId"],
+                              etag=(resp.get("ETag") or "").strip('"') or None, metadata=dict(args["Metadata"]))
         # The MD5 is only needed when the server reports no SHA-256 (the ETag fallback): computed then.
         return self._verify(key, resp.get("VersionId"), reader, sha,
                             lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -68,6 +69,50 @@ def test_small_put_declares_content_md5_and_type(backend, blobs):
     props = blobs.get_blob_client("a/small.txt").get_blob_properties()
     assert props.content_settings.content_type == "text/plain"
     assert bytes(props.content_settings.content_md5) == md5(data).digest()
+
+
+class RecordingBackend(AzureBlobBackend):
+    """Records every request's method and headers; ``hide_response_md5`` drops Content-MD5 from PUT answers."""
+
+    hide_response_md5 = False
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.sent: list[tuple[str, dict[str, str]]] = []
+
+    def _client_kwargs(self):
+        def on_request(request):
+            self.sent.append((request.http_request.method, dict(request.http_request.headers)))
+
+        def on_response(response):
+            if self.hide_response_md5 and response.http_request.method == "PUT":
+                response.http_response.headers.pop("Content-MD5", None)
+
+        return {**super()._client_kwargs(), "raw_request_hook": on_request, "raw_response_hook": on_response}
+
+
+def test_small_put_is_verified_by_the_md5_azure_answers_without_a_head(azurite, azure_container, blobs):
+    backend = RecordingBackend(azure_config(azurite, azure_container))
+    data = os.urandom(3000)
+    info = put_bytes(backend, "one.jpg", data, metadata={"wedding": "w1"})
+    assert [method for method, _ in backend.sent] == ["PUT"]  # no HEAD after it
+    headers = backend.sent[0][1]
+    # Our MD5 goes out as the transactional Content-MD5 (checked by Azure) and as the blob's stored MD5.
+    assert headers["Content-MD5"] == headers["x-ms-blob-content-md5"] == base64.b64encode(md5(data).digest()).decode()
+    assert (info.size, info.checksums, info.storage_class, info.metadata) == (
+        len(data), {"md5": md5(data).hexdigest()}, "Hot", {"wedding": "w1"})
+    props = blobs.get_blob_client("one.jpg").get_blob_properties()
+    assert (props.size, bytes(props.content_settings.content_md5)) == (len(data), md5(data).digest())
+    assert props.etag.strip('"') == info.etag
+
+
+def test_small_put_answer_without_md5_is_checked_with_a_head(azurite, azure_container):
+    backend = RecordingBackend(azure_config(azurite, azure_container))
+    backend.hide_response_md5 = True
+    data = os.urandom(3000)
+    info = put_bytes(backend, "two.jpg", data)
+    assert [method for method, _ in backend.sent] == ["PUT", "HEAD"]
+    assert info.checksums == {"md5": md5(data).hexdigest()}
 
 
 def test_large_put_commits_one_block_per_part(backend, blobs):

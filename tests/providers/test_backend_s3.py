@@ -105,6 +105,38 @@ def test_it_uploads_parts_with_sha256_and_the_server_agrees_on_the_composite(mak
     assert reported["ChecksumSHA256"] == f"{base64.b64encode(composite).decode()}-3"
 
 
+def test_a_single_put_is_verified_by_the_servers_answer_without_a_head(make, seaweedfs, bucket) -> None:
+    backend = make()
+    sent = record_headers(backend)
+    data = os.urandom(5000)
+    info = put(backend, "one.jpg", data, metadata={"wedding": "w1"})
+    assert [op for op, _ in sent] == ["PutObject"]  # the answer carried the checked SHA-256: no HEAD
+    # The body is not hashed again for the signature: the signed checksum header protects it.
+    assert sent[0][1]["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert "x-amz-checksum-sha256" in sent[0][1]["authorization"].lower()  # ...and that header is signed
+    sha = hashlib.sha256(data).hexdigest()
+    assert (info.size, info.checksums, info.storage_class, info.metadata) == (
+        len(data), {"sha256": sha}, "STANDARD", {"wedding": "w1"})
+    stored = s3_client(seaweedfs).head_object(Bucket=bucket, Key="one.jpg", ChecksumMode="ENABLED")
+    assert base64.b64decode(stored["ChecksumSHA256"]).hex() == sha
+    assert stored["ETag"].strip('"') == info.etag
+
+
+def test_a_put_answer_without_the_checksum_is_checked_with_a_head(make) -> None:
+    """A server that does not know x-amz-checksum-sha256 does not echo it: the HEAD decides."""
+    backend = make()
+    sent = record_headers(backend)
+
+    def hide(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("ChecksumSHA256", None)
+
+    backend.client.meta.events.register("after-call.s3.PutObject", hide)
+    data = os.urandom(5000)
+    info = put(backend, "two.jpg", data)
+    assert [op for op, _ in sent] == ["PutObject", "HeadObject"]
+    assert info.checksums == {"sha256": hashlib.sha256(data).hexdigest()}
+
+
 @pytest.mark.parametrize("operation", ["PutObject", "UploadPart"])
 def test_it_maps_bytes_corrupted_in_transit_to_integrity_error(make, operation: str) -> None:
     """Flip a byte after we hashed it (botocore signs what it sends): the server's SHA-256 check refuses it."""
