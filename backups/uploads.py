@@ -11,7 +11,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -92,7 +92,7 @@ class BatchBook:
             return
         with transaction.atomic():
             if rows:
-                Replica.objects.bulk_update(rows, self.FIELDS)
+                replicas_write(rows, self.FIELDS)
             if self.job is not None and any(counters.values()):
                 BackupJob.objects.filter(pk=self.job.pk).update(
                     **{name: F(name) + value for name, value in counters.items() if value})
@@ -113,6 +113,30 @@ class BatchBook:
     def close(self) -> None:
         self.flush()
         self.record_successes()
+
+
+def replicas_write(rows: list[Replica], fields: tuple[str, ...]) -> None:
+    """Write these fields of these replicas in one statement.
+
+    On PostgreSQL one ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` builds a CASE per field over
+    every row, whose compilation cost more CPU than the uploads' HTTP calls. Elsewhere ``bulk_update``.
+    """
+    if connection.vendor != "postgresql":
+        Replica.objects.bulk_update(rows, fields)
+        return
+    model = [Replica._meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    row_sql = "(%s::bigint, " + ", ".join(f"%s::{f.db_type(connection)}" for f in model) + ")"
+    params: list = []
+    for r in rows:
+        params.append(r.pk)
+        params.extend(f.get_db_prep_save(getattr(r, f.attname), connection) for f in model)
+    columns = ", ".join(quote(f.column) for f in model)
+    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in model)
+    table = quote(Replica._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(rows))}) "  # noqa: S608 - names from the model
+                       f"AS v(id, {columns}) WHERE t.id = v.id", params)
 
 
 class Source:

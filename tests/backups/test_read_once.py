@@ -89,10 +89,10 @@ def test_each_photo_is_read_once_for_three_targets_and_the_big_clip_streams_per_
 def test_bookkeeping_is_written_in_bulk_and_the_counters_add_up(source, targets, monkeypatch):
     monkeypatch.setattr(backup, "FLUSH_EVERY", 2)
     bulk_writes, records = [], []
-    real_bulk_update = Replica.objects.bulk_update
+    real_write = uploads.replicas_write
     real_record = uploads.breaker_record
-    monkeypatch.setattr(Replica.objects, "bulk_update", lambda rows, fields: (bulk_writes.append(len(rows)),
-                                                                                 real_bulk_update(rows, fields))[1])
+    monkeypatch.setattr(uploads, "replicas_write", lambda rows, fields: (bulk_writes.append(len(rows)),
+                                                                         real_write(rows, fields))[1])
     monkeypatch.setattr(uploads, "breaker_record", lambda *a, **k: (records.append((a, k)), real_record(*a, **k))[1])
     job, assets = planned_job(source)
     upload_batch(job.pk, assets)
