@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
+import requests
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -73,11 +74,15 @@ class AzureBlobBackend(Backend):
     # -- clients ------------------------------------------------------------
     def _client_kwargs(self) -> dict[str, Any]:
         # The storage SDK's default retry waits ~15 s before the first retry: far too slow to notice an outage.
-        return dict(
+        kwargs: dict[str, Any] = dict(
             retry_policy=LinearRetry(backoff=0.5, random_jitter_range=0.25, retry_total=1),
             connection_timeout=5, read_timeout=60,
             max_single_get_size=self.config.part_size, max_chunk_get_size=self.config.part_size,
+            # requests would read the proxy variables and ~/.netrc again on every request (a fifth of the
+            # SDK's CPU per upload): the proxy for this account is resolved once, in _make_service.
+            use_env_settings=False,
         )
+        return kwargs
 
     def _account_url(self, creds: dict[str, Any]) -> str:
         if self.config.endpoint:
@@ -87,10 +92,15 @@ class AzureBlobBackend(Backend):
         return f"https://{creds['account_name']}.blob.core.windows.net"
 
     def _make_service(self) -> BlobServiceClient:
+        service = self._service_client(self._client_kwargs())
+        proxies = requests.utils.get_environ_proxies(service.url)  # HTTPS_PROXY, NO_PROXY... as requests reads them
+        return self._service_client({**self._client_kwargs(), "proxies": proxies}) if proxies else service
+
+    def _service_client(self, kwargs: dict[str, Any]) -> BlobServiceClient:
         creds = self.config.credentials or {}
         try:
             if creds.get("connection_string"):
-                return BlobServiceClient.from_connection_string(creds["connection_string"], **self._client_kwargs())
+                return BlobServiceClient.from_connection_string(creds["connection_string"], **kwargs)
             if creds.get("account_key"):
                 credential: Any = {"account_name": creds.get("account_name", ""), "account_key": creds["account_key"]}
             elif creds.get("sas_token"):
@@ -99,7 +109,7 @@ class AzureBlobBackend(Backend):
                 raise PermanentError(
                     f"{self.config.name}: credentials need account_name + account_key, connection_string or sas_token"
                 )
-            return BlobServiceClient(self._account_url(creds), credential=credential, **self._client_kwargs())
+            return BlobServiceClient(self._account_url(creds), credential=credential, **kwargs)
         except ProviderError:
             raise
         except (ValueError, TypeError) as exc:

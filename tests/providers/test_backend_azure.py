@@ -258,3 +258,15 @@ def test_an_outage_is_noticed_within_seconds(azure_target):
     finally:
         azure_target.server.start()
     assert azure_target.backend.head("k").size == 1
+
+
+def test_proxy_variables_are_honoured_though_read_once_per_client(azurite, azure_container, monkeypatch):
+    monkeypatch.delenv("http_proxy", raising=False)  # requests prefers the lower-case form
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there: every request would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(TransientError, match="cannot reach"):
+        put_bytes(AzureBlobBackend(azure_config(azurite, azure_container)), "k", b"via the proxy")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    backend = AzureBlobBackend(azure_config(azurite, azure_container))
+    assert put_bytes(backend, "k", b"direct").size == 6
