@@ -82,6 +82,7 @@ def plan_assets(job: BackupJob, assets) -> RoundPlan:
     all_up = [replace(s, accepts_work=True, status="active") if s.status == "down" else s for s in states]
     outage = any(s.status == "down" for s in states)
     uploads, total, infeasible = 0, 0, {}
+    new: list[Replica] = []
     for asset in assets.prefetch_related("replicas"):
         replicas = {r.provider_id: r for r in asset.replicas.all()}
         current = frozenset(pid for pid, r in replicas.items() if replica_is_current(r, asset))
@@ -108,13 +109,15 @@ def plan_assets(job: BackupJob, assets) -> RoundPlan:
                       "region": by_id[placement.provider_id].region, "reason": reason, "temporary": temporary,
                       "encrypted": encrypt}
             if r is None:
-                Replica.objects.create(asset=asset, provider_id=placement.provider_id, status=Replica.Status.PLANNED,
-                                       **fields)
+                new.append(Replica(asset=asset, provider_id=placement.provider_id, status=Replica.Status.PLANNED,
+                                   **fields))
             else:
                 Replica.objects.filter(pk=r.pk).update(status=Replica.Status.PLANNED, permanent_failure=False,
                                                        **fields)
             uploads += 1
             total += asset.size
+    # New rows in few INSERTs (one per asset cost ~1 s for a 400-photo wedding, all before the first upload).
+    Replica.objects.bulk_create(new, batch_size=500)
     return RoundPlan(uploads, total, infeasible)
 
 

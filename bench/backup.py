@@ -159,7 +159,7 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
 
     django.setup()
     import django_rq
-    from django.db.models import Count
+    from django.db.models import Count, Max, Min
 
     from backups.backup import backup_start
     from backups.ingest import wedding_import
@@ -203,11 +203,16 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
                          f"{job.error_summary}\n{logs}")
     by_provider = dict(Replica.objects.filter(asset__wedding=wedding).values_list("provider__name")
                        .annotate(n=Count("pk")))
+    first, last = (Replica.objects.filter(asset__wedding=wedding).aggregate(a=Min("verified_at"), b=Max("verified_at"))
+                   .values())
+    # Where the wall time goes: planning until the first verified copy, the uploads, then manifests and finish.
+    phases = {"to first copy": (first - job.started_at).total_seconds(), "uploads": (last - first).total_seconds(),
+              "after last copy": (job.finished_at - last).total_seconds()}
     return {"import_s": import_s, "wall_s": wall, "server_cpu": server_cpu,
             "job_s": (job.finished_at - job.started_at).total_seconds(),
             "worker_rss_mb": [u.ru_maxrss / 1024 for u in usage],
             "worker_cpu_s": [u.ru_utime + u.ru_stime for u in usage], "replicas": by_provider,
-            "slug": wedding.slug, "rounds": (job.result or {}).get("rounds")}
+            "slug": wedding.slug, "rounds": (job.result or {}).get("rounds"), "phases": phases}
 
 
 def rclone_env(servers: Servers, workdir: Path) -> dict[str, str]:
@@ -355,6 +360,7 @@ def main() -> int:
     print(f"({os.cpu_count()} CPUs: client and servers share them; client CPU = worker processes or rclone)")
     print(f"\nengine: import {engine['import_s']:.1f}s (not in the times above), rounds {engine['rounds']}, "
           f"replicas per provider {engine['replicas']}")
+    print("engine phases: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in engine["phases"].items()))
     met = True
     for mode, wall in results.items():
         ratio = engine["wall_s"] / wall

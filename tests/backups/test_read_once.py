@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from backups import backup, uploads
 from backups.backup import plan_round, upload_batch
@@ -195,3 +197,16 @@ def test_a_hashed_buffer_hands_out_the_same_bytes_without_copying():
     reader.check()
     plain = HashingReader(io.BytesIO(data), len(data), None)
     assert not plain.digest_known
+
+
+def test_planning_inserts_the_new_replicas_in_bulk_and_a_second_plan_adds_none(source, targets):
+    wedding = wedding_import(path=source, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
+    job = BackupJob.objects.create(wedding=wedding, queue="default")
+    with CaptureQueriesContext(connection) as queries:
+        plan = plan_round(job)
+    inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "backups_replica"')]
+    assert plan.uploads == 18 and len(inserts) == 1  # not one INSERT per copy
+    rows = Replica.objects.filter(asset__wedding=wedding)
+    assert rows.count() == 18 and all(r.status == "planned" and r.created and r.reason for r in rows)
+    assert plan_round(job).uploads == 18  # still planned: the same rows again, none added
+    assert rows.count() == 18
