@@ -56,7 +56,11 @@ class Servers:
 
     def cpu_seconds(self) -> float:
         """CPU used so far by every server we started (each runs in its own process group)."""
-        return sum(group_cpu_seconds(s.proc.pid) for s in self.running.values() if s.proc is not None)
+        return sum(self.cpu_by_server().values())
+
+    def cpu_by_server(self) -> dict[str, float]:
+        """CPU used so far by each server we started, by name."""
+        return {name: group_cpu_seconds(s.proc.pid) for name, s in self.running.items() if s.proc is not None}
 
     def stop(self) -> None:
         for server in self.running.values():
@@ -163,13 +167,14 @@ def wait_rss(proc: subprocess.Popen) -> tuple[int, int]:
 
 
 def group_cpu_seconds(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of a process group (a server we started)."""
+    """CPU seconds (user + system) used so far by a process group (a server or worker we started): its live
+    processes, and the children they have reaped (an RQ worker's finished work horses)."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) == pgid:  # pgrp
-                total += int(fields[11]) + int(fields[12])  # utime, stime
+                total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 
