@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -34,7 +35,12 @@ from .routing import route
 from .uploads import BatchBook, asset_upload, replica_is_current
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 25
+# A batch is one RQ job, so one fork of a work horse: each costs ~0.15 CPU-s, so batches are large (17 forks
+# for a 400-photo wedding cost ~2 of its ~12 CPU-s), yet bounded in bytes so each ends well within the
+# job timeout and several workers share a wedding. Outages are still routed around asset by asset.
+BATCH_SIZE = 100
+BATCH_BYTES = 1024**3
+OUTAGE_CHECK_SECONDS = 1.0  # how stale a batch's view of which providers are down may be
 MAX_ROUNDS = 4
 ASSET_THREADS = 4
 FLUSH_EVERY = 8  # assets between two bulk writes of verified replicas and job counters
@@ -132,18 +138,32 @@ def backup_round(job_id: int, round_no: int) -> None:
     pending = list(
         Asset.objects.filter(wedding=job.wedding, missing_since__isnull=True,
                              replicas__status=Replica.Status.PLANNED)
-        .distinct().order_by("pk").values_list("pk", flat=True)
+        .distinct().order_by("pk").values_list("pk", "size")
     )
     BackupJob.objects.filter(pk=job.pk).update(
         files_planned=F("files_planned") + len(pending), bytes_planned=F("bytes_planned") + plan.bytes,
         params={**job.params, "round": round_no, "infeasible": plan.infeasible},
     )
-    batches = [
-        _enqueue(job.queue, "backups.tasks.upload_batch", job.pk, pending[i : i + BATCH_SIZE])
-        for i in range(0, len(pending), BATCH_SIZE)
-    ]
+    batches = [_enqueue(job.queue, "backups.tasks.upload_batch", job.pk, ids) for ids in batched(pending)]
     depends = Dependency(jobs=batches, allow_failure=True) if batches else None
     _enqueue(job.queue, "backups.tasks.backup_finish", job.pk, round_no, depends_on=depends)
+
+
+def batched(assets: list[tuple[int, int]], *, count: int | None = None, size: int | None = None) -> list[list[int]]:
+    """Asset ids in batches of at most ``count`` assets and ``size`` bytes (a bigger asset goes alone)."""
+    count, size = count or BATCH_SIZE, size or BATCH_BYTES
+    out: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for pk, asset_size in assets:
+        if current and (len(current) >= count or total + asset_size > size):
+            out.append(current)
+            current, total = [], 0
+        current.append(pk)
+        total += asset_size
+    if current:
+        out.append(current)
+    return out
 
 
 def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
@@ -166,6 +186,7 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
     for targets in by_asset.values():
         work.put(targets)
     errors: list[BaseException] = []
+    outages = Outages(OUTAGE_CHECK_SECONDS)
 
     def asset_worker(pool: ThreadPoolExecutor) -> None:
         try:
@@ -174,7 +195,11 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
                     targets = work.get_nowait()
                 except queue.Empty:
                     return
-                ok = asset_upload(targets[0].asset, targets, book=book, pool=pool)
+                asset = targets[0].asset
+                down = outages.down({r.provider_id for r in targets})
+                if down:  # gone since the batch started: this asset's copies go to alternates now
+                    targets = _redirect(job, [asset.pk], targets, down=down)
+                ok = asset_upload(asset, targets, book=book, pool=pool) if targets else {}
                 book.asset_finished(all(ok.values()))
         except BaseException as exc:  # re-raised below: RQ records the job as failed, the finisher still runs
             errors.append(exc)
@@ -201,17 +226,43 @@ def _batch_replicas(asset_ids: list[int]) -> list[Replica]:
     )
 
 
-def _redirect(job: BackupJob, asset_ids: list[int], replicas: list[Replica]) -> list[Replica]:
-    """A provider went down after the round was planned: plan the batch's assets that had work there again
-    now, so their copies go to healthy alternates in this batch rather than after the whole round (minutes
-    for a large wedding). Returns the batch's replicas to upload (re-read when anything was re-planned)."""
+def providers_down(provider_ids: set[int]) -> set[int]:
+    """Those of these providers that take no work now: marked down or draining, or their breaker is open."""
+    accepting = {p.pk for p in Provider.objects.filter(pk__in=provider_ids) if p.accepts_work}
+    return {pid for pid in provider_ids if pid not in accepting or not breaker_allows(pid)}
+
+
+class Outages:
+    """``providers_down`` for a batch's asset threads, looked up at most once per ``interval`` seconds."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._at = -interval
+        self._known: set[int] = set()
+        self._down: set[int] = set()
+
+    def down(self, provider_ids: set[int]) -> set[int]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self.interval or not provider_ids <= self._known:
+                self._known |= provider_ids
+                self._down, self._at = providers_down(self._known), now
+            return self._down & provider_ids
+
+
+def _redirect(job: BackupJob, asset_ids: list[int], replicas: list[Replica], *,
+              down: set[int] | None = None) -> list[Replica]:
+    """A provider went down after the round was planned: plan these assets that had work there again now, so
+    their copies go to healthy alternates in this batch rather than after the whole round (minutes for a
+    large wedding). Returns their replicas to upload (re-read when anything was re-planned). ``down``: the
+    providers already known to be down (looked up otherwise)."""
     unfinished = list(Replica.objects.filter(asset_id__in=asset_ids).exclude(status=Replica.Status.VERIFIED)
                       .values_list("asset_id", "provider_id"))
     pids = {pid for _, pid in unfinished}
     if not pids:
         return replicas
-    accepting = {p.pk for p in Provider.objects.filter(pk__in=pids) if p.accepts_work}
-    down = {pid for pid in pids if pid not in accepting or not breaker_allows(pid)}
+    down = (down & pids) if down is not None else providers_down(pids)
     if not down:
         return replicas
     plan_assets(job, Asset.objects.filter(pk__in={aid for aid, pid in unfinished if pid in down},

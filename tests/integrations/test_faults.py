@@ -222,14 +222,15 @@ def s3_replicas(wedding: Wedding, s3: Provider):
 # -- transient failures and corruption in transit -----------------------------------------------------
 def test_twenty_percent_transient_failures_on_s3_still_end_at_policy(tmp_path, s3_proxy, cloud_providers, servers,
                                                                       run_workers):
-    wedding = import_wedding(tmp_path, photos=30, video_bytes=6 * MIB)  # the video goes multipart to S3
+    # 60 photos: one request per verified put (no HEAD after it), enough draws for every kind of fault.
+    wedding = import_wedding(tmp_path, photos=60, video_bytes=6 * MIB)  # the video goes multipart to S3
     s3_proxy.set(error_rate=0.2)
 
     job = backup_start(wedding=wedding)
     run_workers()
     job.refresh_from_db()
 
-    assert s3_proxy.stats.errors >= 8, s3_proxy.stats.errors  # 500s, 503s and SlowDowns really happened
+    assert s3_proxy.stats.errors >= 5, s3_proxy.stats.errors  # 500s, 503s and SlowDowns really happened
     assert {e.fault for e in s3_proxy.stats.exchanges} >= {"error:500", "error:503", "slowdown"}
     assert job.status == BackupJob.Status.SUCCEEDED, job.error_summary
     assert assert_at_policy_and_honestly_verified(wedding, servers) >= 3 * wedding.assets.count()
