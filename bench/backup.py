@@ -181,6 +181,7 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
                           script=args.worker_script)
     try:
         wait_registered(django_rq.get_connection("default"), procs)
+        os.sync()  # the fresh wedding's dirty pages: written back now, not by whichever run comes first
         server_cpu = servers.cpu_by_server()
         client_cpu = sum(group_cpu_seconds(p.pid) for p in procs)  # start-up imports are not the backup's
         started = time.perf_counter()
@@ -364,6 +365,7 @@ def main() -> int:
                 continue
             dests = rclone_targets(servers, mode[:3])
             server_cpu = servers.cpu_by_server()
+            os.sync()  # the engine's objects on the servers' disks: written back before rclone's turn
             wall, each, cpu = rclone_run(folder, dests, engine["slug"], env, parallel=mode == "parallel", extra=extra)
             server_cpu = {name: cpu - server_cpu.get(name, 0.0) for name, cpu in servers.cpu_by_server().items()}
             rclone_check(dests, engine["slug"], env, files, size)
