@@ -78,6 +78,9 @@ class AzureBlobBackend(Backend):
             retry_policy=LinearRetry(backoff=0.5, random_jitter_range=0.25, retry_total=1),
             connection_timeout=5, read_timeout=60,
             max_single_get_size=self.config.part_size, max_chunk_get_size=self.config.part_size,
+            # A blob up to the part size goes in one Put Blob (never split by the SDK): put() sends that one
+            # request our whole-blob MD5 as its transactional Content-MD5.
+            max_single_put_size=max(self.config.part_size, 64 * 1024 * 1024),
             # requests would read the proxy variables and ~/.netrc again on every request (a fifth of the
             # SDK's CPU per upload): the proxy for this account is resolved once, in _make_service.
             use_env_settings=False,

@@ -270,3 +270,13 @@ def test_proxy_variables_are_honoured_though_read_once_per_client(azurite, azure
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     backend = AzureBlobBackend(azure_config(azurite, azure_container))
     assert put_bytes(backend, "k", b"direct").size == 6
+
+
+def test_a_blob_up_to_a_large_part_size_is_one_put_blob_so_its_md5_fits_the_request(azurite, azure_container):
+    # Over the SDK's default 64 MiB single-put limit the SDK would split the upload into blocks, and the
+    # whole-blob Content-MD5 would then be sent with each block.
+    backend = RecordingBackend(azure_config(azurite, azure_container, part_size=72 * 1024 * 1024))
+    data = os.urandom(65 * 1024 * 1024)
+    info = put_bytes(backend, "long-take.mov", data)
+    assert [method for method, _ in backend.sent] == ["PUT"]
+    assert (info.size, info.checksums) == (len(data), {"md5": md5(data).hexdigest()})
