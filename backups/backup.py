@@ -123,7 +123,9 @@ def plan_assets(job: BackupJob, assets) -> RoundPlan:
             uploads += 1
             total += asset.size
     # New rows in few INSERTs (one per asset cost ~1 s for a 400-photo wedding, all before the first upload).
-    Replica.objects.bulk_create(new, batch_size=500)
+    # A row another planner made meanwhile (a batch re-planning for an outage while the failover job's round
+    # plans the same wedding) is kept, not an error: the uploaders re-read the rows.
+    Replica.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
     return RoundPlan(uploads, total, infeasible)
 
 
@@ -177,30 +179,26 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
     job = BackupJob.objects.select_related("wedding").get(pk=job_id)
     if job.status == BackupJob.Status.CANCELLED:
         return {"cancelled": True}
-    replicas = _redirect(job, asset_ids, _batch_replicas(asset_ids))
-    by_asset: dict[int, list[Replica]] = {}
-    for r in replicas:
-        by_asset.setdefault(r.asset_id, []).append(r)
+    replicas = _batch_replicas(asset_ids)
+    fresh = _redirect(job, asset_ids)
+    replicas = replicas if fresh is None else fresh
+    plan = BatchTargets(job, asset_ids, replicas, Outages(OUTAGE_CHECK_SECONDS))
     book = BatchBook(job, flush_every=FLUSH_EVERY)
-    work: queue.SimpleQueue[list[Replica]] = queue.SimpleQueue()
-    for targets in by_asset.values():
-        work.put(targets)
+    work: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for asset_id in plan.asset_order():
+        work.put(asset_id)
     errors: list[BaseException] = []
-    outages = Outages(OUTAGE_CHECK_SECONDS)
 
     def asset_worker(pool: ThreadPoolExecutor) -> None:
         try:
             while not errors:
                 try:
-                    targets = work.get_nowait()
+                    asset_id = work.get_nowait()
                 except queue.Empty:
                     return
-                asset = targets[0].asset
-                down = outages.down({r.provider_id for r in targets})
-                if down:  # gone since the batch started: this asset's copies go to alternates now
-                    targets = _redirect(job, [asset.pk], targets, down=down)
-                ok = asset_upload(asset, targets, book=book, pool=pool) if targets else {}
-                book.asset_finished(all(ok.values()))
+                targets = plan.targets(asset_id)
+                ok = asset_upload(targets[0].asset, targets, book=book, pool=pool) if targets else {}
+                book.asset_finished(bool(ok) and all(ok.values()))  # nothing left to upload is not "done"
         except BaseException as exc:  # re-raised below: RQ records the job as failed, the finisher still runs
             errors.append(exc)
         finally:
@@ -208,7 +206,7 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
 
     with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="target") as pool:
         threads = [threading.Thread(target=asset_worker, args=(pool,), name=f"asset-{i}")
-                   for i in range(min(ASSET_THREADS, len(by_asset)))]
+                   for i in range(min(ASSET_THREADS, len(plan.asset_order())))]
         for t in threads:
             t.start()
         for t in threads:
@@ -251,23 +249,60 @@ class Outages:
             return self._down & provider_ids
 
 
-def _redirect(job: BackupJob, asset_ids: list[int], replicas: list[Replica], *,
-              down: set[int] | None = None) -> list[Replica]:
+class BatchTargets:
+    """Each asset's replicas to upload in one batch. When one of the batch's providers goes down (looked up
+    through ``outages``), the whole batch is planned again once for it, and the assets not started yet get
+    their new targets; those already running finish as they are (the next round covers them)."""
+
+    def __init__(self, job: BackupJob, asset_ids: list[int], replicas: list[Replica], outages: Outages):
+        self.job, self.asset_ids, self.outages = job, asset_ids, outages
+        self._lock = threading.Lock()
+        self._handled: set[int] = set()
+        self._by_asset = self._group(replicas)
+        self._order = list(self._by_asset)
+
+    @staticmethod
+    def _group(replicas: list[Replica]) -> dict[int, list[Replica]]:
+        by_asset: dict[int, list[Replica]] = {}
+        for r in replicas:
+            by_asset.setdefault(r.asset_id, []).append(r)
+        return by_asset
+
+    def asset_order(self) -> list[int]:
+        return self._order
+
+    def targets(self, asset_id: int) -> list[Replica]:
+        with self._lock:
+            current = self._by_asset.get(asset_id, [])
+        down = self.outages.down({r.provider_id for r in current})
+        if down - self._handled:
+            with self._lock:
+                new = down - self._handled
+                if new:
+                    self._handled |= new
+                    fresh = _redirect(self.job, self.asset_ids, down=new)
+                    if fresh is not None:
+                        self._by_asset = self._group(fresh)
+                current = self._by_asset.get(asset_id, [])
+        return current
+
+
+def _redirect(job: BackupJob, asset_ids: list[int], *, down: set[int] | None = None) -> list[Replica] | None:
     """A provider went down after the round was planned: plan these assets that had work there again now, so
     their copies go to healthy alternates in this batch rather than after the whole round (minutes for a
-    large wedding). Returns their replicas to upload (re-read when anything was re-planned). ``down``: the
-    providers already known to be down (looked up otherwise)."""
+    large wedding). Returns their replicas to upload, re-read, or None when nothing was planned again.
+    ``down``: the providers already known to be down (looked up otherwise)."""
     unfinished = list(Replica.objects.filter(asset_id__in=asset_ids).exclude(status=Replica.Status.VERIFIED)
                       .values_list("asset_id", "provider_id"))
     pids = {pid for _, pid in unfinished}
     if not pids:
-        return replicas
+        return None
     down = (down & pids) if down is not None else providers_down(pids)
     if not down:
-        return replicas
+        return None
+    before = set(Replica.objects.filter(asset_id__in=asset_ids).values_list("asset_id", "provider_id"))
     plan_assets(job, Asset.objects.filter(pk__in={aid for aid, pid in unfinished if pid in down},
                                           missing_since__isnull=True))
-    before = {(r.asset_id, r.provider_id) for r in replicas}
     replicas = _batch_replicas(asset_ids)
     added = [r for r in replicas if (r.asset_id, r.provider_id) not in before]
     if added:

@@ -121,12 +121,17 @@ def replicas_write(rows: list[Replica], fields: tuple[str, ...]) -> None:
     On PostgreSQL one ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` builds a CASE per field over
     every row, whose compilation cost more CPU than the uploads' HTTP calls. Elsewhere ``bulk_update``.
     """
+    gone = [Replica.Status.DELETING, Replica.Status.DELETED]  # pruned meanwhile: the object may be gone
     if connection.vendor != "postgresql":
-        Replica.objects.bulk_update(rows, fields)
+        Replica.objects.exclude(status__in=gone).bulk_update(rows, fields)
         return
     model = [Replica._meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
-    row_sql = "(%s::bigint, " + ", ".join(f"%s::{f.db_type(connection)}" for f in model) + ")"
+
+    def cast(field) -> str:  # text, not varchar(n): a cast would cut a long value short, the column refuses it
+        return "text" if field.get_internal_type() in ("CharField", "TextField") else field.db_type(connection)
+
+    row_sql = "(%s::bigint, " + ", ".join(f"%s::{cast(f)}" for f in model) + ")"
     params: list = []
     for r in rows:
         params.append(r.pk)
@@ -136,7 +141,7 @@ def replicas_write(rows: list[Replica], fields: tuple[str, ...]) -> None:
     table = quote(Replica._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(rows))}) "  # noqa: S608 - names from the model
-                       f"AS v(id, {columns}) WHERE t.id = v.id", params)
+                       f"AS v(id, {columns}) WHERE t.id = v.id AND t.status <> ALL(%s)", [*params, gone])
 
 
 class Source:

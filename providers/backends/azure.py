@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
@@ -82,8 +83,10 @@ class AzureBlobBackend(Backend):
             # request our whole-blob MD5 as its transactional Content-MD5.
             max_single_put_size=max(self.config.part_size, 64 * 1024 * 1024),
             # requests would read the proxy variables and ~/.netrc again on every request (a fifth of the
-            # SDK's CPU per upload): the proxy for this account is resolved once, in _make_service.
+            # SDK's CPU per upload): the proxy for this account is resolved once, in _make_service, and a
+            # CA bundle named the way requests reads it is passed on here.
             use_env_settings=False,
+            connection_verify=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True,
         )
         return kwargs
 

@@ -275,8 +275,7 @@ class S3Backend(Backend):
         if resp.get("ChecksumSHA256") == sha:
             # The server checked the body against our signed SHA-256 (a mismatch is a BadDigest refusal) and
             # says so in its answer: verified without a HEAD. A server that does not know the header does
-            # not echo it, and gets the HEAD below.
-            self._reports_sha256 = True
+            # not echo it, and gets the HEAD below. (_reports_sha256 is about HEAD and stays HEAD's to set.)
             return ObjectInfo(key=key, size=reader.size, storage_class=args["StorageClass"],
                               checksums={"sha256": reader.hexdigest()},
                               version_id=None if resp.get("VersionId") in (None, "null") else resp["VersionId"],

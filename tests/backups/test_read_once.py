@@ -210,3 +210,23 @@ def test_planning_inserts_the_new_replicas_in_bulk_and_a_second_plan_adds_none(s
     assert rows.count() == 18 and all(r.status == "planned" and r.created and r.reason for r in rows)
     assert plan_round(job).uploads == 18  # still planned: the same rows again, none added
     assert rows.count() == 18
+
+
+def test_a_copy_another_planner_made_meanwhile_is_kept_not_an_error(source, targets, monkeypatch):
+    """A batch re-planning for an outage and the failover job's round can plan the same wedding at once."""
+    wedding = wedding_import(path=source, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
+    job = BackupJob.objects.create(wedding=wedding, queue="default")
+    real_route, raced = backup.route, []
+
+    def route(*args, **kwargs):
+        plan = real_route(*args, **kwargs)
+        if not raced and plan.placements:  # the other planner inserts this asset's first copy first
+            asset = wedding.assets.order_by("pk").first()
+            raced.append(Replica.objects.create(asset=asset, provider_id=plan.placements[0].provider_id,
+                                                object_key="other", status="planned"))
+        return plan
+
+    monkeypatch.setattr(backup, "route", route)
+    plan_round(job)
+    assert Replica.objects.filter(asset__wedding=wedding).count() == 18
+    assert Replica.objects.get(pk=raced[0].pk).object_key == "other"  # the other planner's row stands

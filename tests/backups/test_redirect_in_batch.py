@@ -89,8 +89,12 @@ def test_a_provider_marked_down_mid_batch_is_routed_around_by_the_rest_of_that_b
         return real_put(self, key, *args, **kwargs)
 
     monkeypatch.setattr(WatchedFolderBackend, "put", put)
+    replans, real_plan = [], backup.plan_assets
+    monkeypatch.setattr(backup, "plan_assets", lambda job, assets: (replans.append(len(assets)),
+                                                                     real_plan(job, assets))[1])
     ids = list(wedding.assets.order_by("pk").values_list("pk", flat=True))
     upload_batch(job.pk, ids)  # one batch, one call: no second round
+    assert len(replans) == 1  # the batch is planned again once for the outage, not asset by asset
     on_victim = Replica.objects.filter(provider=victim, status=Replica.Status.VERIFIED).count()
     on_spare = Replica.objects.filter(provider=spare, status=Replica.Status.VERIFIED).count()
     assert on_victim == 2  # the first asset, and the upload that was running when it went down

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 
 from backups.models import Replica
@@ -37,3 +37,30 @@ def test_it_writes_every_field_of_every_row_in_one_statement_and_nothing_else():
         assert (stored.object_key, stored.reason) == (r.object_key, "why")  # fields not named stay as they were
     stored = Replica.objects.get(pk=untouched.pk)
     assert (stored.status, stored.size, stored.checksums, stored.verified_at) == ("uploading", 0, {}, None)
+
+
+def _uploading_row() -> Replica:
+    return Replica.objects.create(asset=make_asset(make_wedding()), provider=make_provider(), object_key="k",
+                                  status="uploading")
+
+
+def _as_verified(r: Replica, **changes) -> Replica:
+    now = dt.datetime.now(dt.UTC)
+    r.status, r.sha256, r.verified_at, r.updated = "verified", "a" * 64, now, now
+    for name, value in changes.items():
+        setattr(r, name, value)
+    return r
+
+
+def test_a_row_pruned_meanwhile_is_not_brought_back_as_verified():
+    kept, pruned = _uploading_row(), _uploading_row()
+    Replica.objects.filter(pk=pruned.pk).update(status="deleting")  # repair pruned it while the upload ran
+    replicas_write([_as_verified(kept), _as_verified(pruned)], BatchBook.FIELDS)
+    assert Replica.objects.get(pk=kept.pk).status == "verified"
+    assert Replica.objects.get(pk=pruned.pk).status == "deleting"
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short():
+    r = _uploading_row()
+    with pytest.raises(DataError):
+        replicas_write([_as_verified(r, version_id="v" * 300)], BatchBook.FIELDS)

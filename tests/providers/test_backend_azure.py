@@ -280,3 +280,14 @@ def test_a_blob_up_to_a_large_part_size_is_one_put_blob_so_its_md5_fits_the_requ
     info = put_bytes(backend, "long-take.mov", data)
     assert [method for method, _ in backend.sent] == ["PUT"]
     assert (info.size, info.checksums) == (len(data), {"md5": md5(data).hexdigest()})
+
+
+def test_a_ca_bundle_named_in_the_environment_is_still_used(azurite, azure_container, monkeypatch, tmp_path):
+    backend = AzureBlobBackend(azure_config(azurite, azure_container))
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    assert backend._client_kwargs()["connection_verify"] is True
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "curl.pem"))
+    assert backend._client_kwargs()["connection_verify"] == str(tmp_path / "curl.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "corp-ca.pem"))  # requests' own name wins
+    assert backend._client_kwargs()["connection_verify"] == str(tmp_path / "corp-ca.pem")

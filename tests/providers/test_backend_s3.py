@@ -182,9 +182,14 @@ def test_a_hashed_buffer_is_not_hashed_again_and_part_md5s_stop_once_the_server_
     assert calls == {"sha256": 0, "md5": 0}  # the buffer's digest went out as ChecksumSHA256 and was checked
 
     big = os.urandom(PART_SIZE * 2 + 10)
+    # The small put was verified by PutObject's answer: no HEAD has shown yet whether the server reports a
+    # multipart composite, so the first multipart upload still keeps part MD5s for the ETag fallback...
     backend.put("big.mov", base.HashedBuffer(big), len(big), sha256=hashlib.sha256(big).hexdigest())
-    # HashedBuffer(big) hashed once itself; then 3 part digests and the composite; no whole-file pass, no MD5
-    # (the first verified put already showed that SeaweedFS reports SHA-256).
+    assert calls == {"sha256": 1 + 3 + 1, "md5": 3}
+    calls.update(sha256=0, md5=0)
+    # ...and once its HEAD has shown it, the next one does not. HashedBuffer(big) hashed once itself; then 3
+    # part digests and the composite; no whole-file pass, no MD5.
+    backend.put("big2.mov", base.HashedBuffer(big), len(big), sha256=hashlib.sha256(big).hexdigest())
     assert calls == {"sha256": 1 + 3 + 1, "md5": 0}
 
 
