@@ -18,6 +18,7 @@ temp dir; servers and workers are stopped at the end, also on error and Ctrl-C. 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import datetime as dt
 import os
@@ -79,11 +80,17 @@ def reset_database(url: str, workdir: Path) -> str:
     return url
 
 
+# One credentials key for the whole script: Django's settings are read once per process, so with --repeat
+# this process and each run's workers (new processes, new var dir) must not each make their own.
+CREDENTIALS_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 def django_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, str]:
     return {
         "DJANGO_SETTINGS_MODULE": "wedbackup.settings", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "WEDBACKUP_VAR_DIR": str(workdir / "var"), "DEBUG": "0", "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT), "WEDBACKUP_WORKER_SCHEDULES": "0",  # no probes or snapshots in the timing
+        "WEDBACKUP_CREDENTIALS_KEY": CREDENTIALS_KEY,
     }
 
 
@@ -213,6 +220,9 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
     # Where the wall time goes: planning until the first verified copy, the uploads, then manifests and finish.
     phases = {"to first copy": (first - job.started_at).total_seconds(), "uploads": (last - first).total_seconds(),
               "after last copy": (job.finished_at - last).total_seconds()}
+    from django.db import connections
+
+    connections.close_all()  # a --repeat drops and re-creates the database: no connection may hold it
     return {"import_s": import_s, "wall_s": wall, "server_cpu": server_cpu, "client_cpu": client_cpu,
             "job_s": (job.finished_at - job.started_at).total_seconds(),
             "worker_rss_mb": [u.ru_maxrss / 1024 for u in usage],
