@@ -17,14 +17,19 @@ from tests.factories import make_provider
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_next_batch_puts_a_down_providers_copies_on_a_spare(tmp_path, run_workers, three_folder_providers):
-    make_provider(name="folder-3", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / "t3"),
-                  options={"create": True})
+def spare_and_wedding(tmp_path, *, photos: int):
+    """A fourth folder provider (the spare) and an imported wedding of small photos."""
+    spare = make_provider(name="folder-3", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / "t3"),
+                          options={"create": True})
     src = tmp_path / "wedding"
     src.mkdir()
-    for i in range(3):
+    for i in range(photos):
         (src / f"IMG_{i}.jpg").write_bytes(b"\xff\xd8\xff" + bytes([i]) * 2000)
-    wedding = wedding_import(path=src, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
+    return spare, wedding_import(path=src, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
+
+
+def test_the_next_batch_puts_a_down_providers_copies_on_a_spare(tmp_path, run_workers, three_folder_providers):
+    _, wedding = spare_and_wedding(tmp_path, photos=3)
     job = backup_start(wedding=wedding)
     run_workers(max_jobs=1)  # the round: plans 3 copies per file and queues one batch and the finisher
     planned = set(Replica.objects.filter(status=Replica.Status.PLANNED).values_list("provider_id", flat=True))
@@ -67,13 +72,7 @@ def test_a_provider_marked_down_mid_batch_is_routed_around_by_the_rest_of_that_b
         tmp_path, three_folder_providers, monkeypatch):
     monkeypatch.setattr(backup, "OUTAGE_CHECK_SECONDS", 0.0)
     monkeypatch.setattr(backup, "ASSET_THREADS", 1)  # one asset after the other: "the rest" is well defined
-    spare = make_provider(name="folder-3", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / "t3"),
-                          options={"create": True})
-    src = tmp_path / "wedding"
-    src.mkdir()
-    for i in range(6):
-        (src / f"IMG_{i}.jpg").write_bytes(b"\xff\xd8\xff" + bytes([i]) * 2000)
-    wedding = wedding_import(path=src, couple="Eva & Finn", date=dt.date(2024, 6, 1), country="US").wedding
+    spare, wedding = spare_and_wedding(tmp_path, photos=6)
     job = BackupJob.objects.create(wedding=wedding, queue="default")
     plan_round(job)
     planned = set(Replica.objects.filter(status=Replica.Status.PLANNED).values_list("provider_id", flat=True))
