@@ -37,7 +37,8 @@ from .uploads import BatchBook, asset_upload, replica_is_current
 log = logging.getLogger(__name__)
 # A batch is one RQ job, so one fork of a work horse: each costs ~0.15 CPU-s, so batches are large (17 forks
 # for a 400-photo wedding cost ~2 of its ~12 CPU-s), yet bounded in bytes so each ends well within the
-# job timeout and several workers share a wedding. Outages are still routed around asset by asset.
+# job timeout and several workers share a wedding. A running batch still routes around an outage within a
+# second (BatchTargets), so larger batches do not slow failover.
 BATCH_SIZE = 100
 BATCH_BYTES = 1024**3
 OUTAGE_CHECK_SECONDS = 1.0  # how stale a batch's view of which providers are down may be
