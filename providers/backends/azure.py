@@ -98,9 +98,10 @@ class AzureBlobBackend(Backend):
         return f"https://{creds['account_name']}.blob.core.windows.net"
 
     def _make_service(self) -> BlobServiceClient:
-        service = self._service_client(self._client_kwargs())
+        kwargs = self._client_kwargs()
+        service = self._service_client(kwargs)
         proxies = requests.utils.get_environ_proxies(service.url)  # HTTPS_PROXY, NO_PROXY... as requests reads them
-        return self._service_client({**self._client_kwargs(), "proxies": proxies}) if proxies else service
+        return self._service_client({**kwargs, "proxies": proxies}) if proxies else service
 
     def _service_client(self, kwargs: dict[str, Any]) -> BlobServiceClient:
         creds = self.config.credentials or {}
