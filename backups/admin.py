@@ -1,6 +1,8 @@
 from django.contrib import admin
 
+from .ingest import wedding_rescan
 from .models import Asset, AuditEvent, BackupJob, BackupPolicy, Replica, Wedding
+from .tasks import backup_start
 
 
 class AssetInline(admin.TabularInline):
@@ -24,8 +26,6 @@ class WeddingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-scan the source folder (new and changed files; removed ones reported)")
     def rescan(self, request, queryset):
-        from .ingest import wedding_rescan
-
         for wedding in queryset.exclude(source_path=""):
             report = wedding_rescan(wedding=wedding)
             self.message_user(request, f"{wedding}: {len(report.added)} added, {len(report.changed)} changed, "
@@ -33,8 +33,6 @@ class WeddingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Back up now")
     def back_up_now(self, request, queryset):
-        from .backup import backup_start
-
         for wedding in queryset:
             job = backup_start(wedding=wedding, requested_by=request.user)
             self.message_user(request, f"{wedding}: backup job #{job.pk} queued")

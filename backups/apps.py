@@ -1,6 +1,18 @@
 from django.apps import AppConfig
 
+from providers import signals
+
 
 class BackupsConfig(AppConfig):
     name = "backups"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Imported here, not at the top: these modules import models, which Django loads after this file.
+        from .failover import failover_reconcile, on_breaker_closed, on_breaker_opened
+        from .snapshots import fleet_health_soon
+
+        signals.breaker_opened.connect(on_breaker_opened, dispatch_uid="backups.failover.begin")
+        signals.breaker_closed.connect(on_breaker_closed, dispatch_uid="backups.failover.end")
+        signals.health_reconciled.connect(failover_reconcile, dispatch_uid="backups.failover.reconcile")
+        signals.provider_status_changed.connect(fleet_health_soon, dispatch_uid="backups.snapshots.fleet_soon")

@@ -23,6 +23,8 @@ from django.conf import settings
 
 from providers.backends.base import IntegrityError
 
+from .models import Wedding
+
 MAGIC = b"WBE1"
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -126,8 +128,6 @@ def decrypt_chunks(stream: IO[bytes], data_key: bytes) -> Iterator[bytes]:
 
 def wedding_data_key(wedding) -> bytes:
     """The wedding's data key, created (and stored wrapped) on first use; safe under concurrent workers."""
-    from .models import Wedding
-
     if not wedding.wrapped_data_key:
         _, wrapped = data_key_new()
         Wedding.objects.filter(pk=wedding.pk, wrapped_data_key="").update(wrapped_data_key=wrapped)

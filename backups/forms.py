@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import Plan
+from .restore import restore_target_problem
 
 
 class ImportForm(forms.Form):
@@ -26,8 +27,6 @@ class RestoreForm(forms.Form):
                            help_text="A glob on the path inside the wedding, e.g. ceremony/*")
 
     def clean_path(self) -> str:
-        from .restore import restore_target_problem
-
         value = self.cleaned_data["path"].strip()
         problem = restore_target_problem(value)
         if problem:

@@ -14,7 +14,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Asset, AssetKind, Plan, Wedding
+from .models import Asset, AssetKind, BackupJob, Plan, Wedding
+from .snapshots import wedding_refresh
 
 READ_CHUNK = 1024 * 1024
 MAX_RELATIVE_PATH = 1024
@@ -237,8 +238,6 @@ def wedding_rescan(*, wedding: Wedding) -> ImportReport:
                 asset.missing_since = timezone.now()
                 asset.save(update_fields=["missing_since", "updated"])
                 report.removed.append(rel)
-    from .snapshots import wedding_refresh
-
     wedding_refresh(wedding)  # new or changed files are at risk until backed up
     return report
 
@@ -251,26 +250,8 @@ def _asset_fields(item: ScannedFile) -> dict:
     }
 
 
-def import_start(*, path: str, couple: str, date: dt.date, country: str, city: str = "", plan: str = Plan.STANDARD,
-                 requires_ml_analysis: bool = False, requested_by=None):
-    """Queue an import (console): hashing a large folder takes minutes, so a worker does it."""
-    import django_rq
-
-    from .models import BackupJob
-
-    params = {"path": str(path), "couple": couple, "date": date.isoformat(), "country": country, "city": city,
-              "plan": plan, "requires_ml_analysis": requires_ml_analysis}
-    job = BackupJob.objects.create(kind=BackupJob.Kind.IMPORT, queue="default", params=params,
-                                   requested_by=requested_by)
-    transaction.on_commit(lambda: django_rq.get_queue("default").enqueue("backups.tasks.import_job", job.pk))
-    return job
-
-
-def import_job(job_id: int) -> None:
-    """RQ entry: run the import a console form asked for and record its report on the job."""
-    from .models import BackupJob
-
-    job = BackupJob.objects.get(pk=job_id)
+def import_run(*, job: BackupJob) -> None:
+    """Run the import a console form asked for and record its report on the job."""
     BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
     p = job.params
     try:

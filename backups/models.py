@@ -244,6 +244,9 @@ class Replica(models.Model):
         DELETING = "deleting"
         DELETED = "deleted"
 
+    # last_error of a copy released because its provider went down: retried elsewhere, not a failure of its own
+    REDIRECTED = "provider down: redirected"
+
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="replicas")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="replicas")
     object_key = models.CharField(max_length=2048)

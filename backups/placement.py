@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Sum
 from django.utils import timezone
 
 from providers.backends import backend_class
+from providers.breaker import breaker_allows
 from providers.models import Provider
 
 from . import routing
@@ -16,6 +19,20 @@ from .models import Asset, BackupPolicy, Replica, Wedding
 
 # Weddings older than this are archival: delivered, rarely looked at.
 DELIVERY_WINDOW_DAYS = 180
+_catalog_sources: list[Callable] = []
+
+
+def price_catalog_register(source: Callable) -> None:
+    """Where routing reads prices: a callable returning the price catalog in force. The costs app, which owns
+    the catalog and its versions, registers it in ``CostsConfig.ready`` (routing needs prices, yet must not
+    import the layer above it)."""
+    _catalog_sources[:] = [source]
+
+
+def price_catalog():
+    if not _catalog_sources:
+        raise ImproperlyConfigured("no price catalog registered: is the 'costs' app installed?")
+    return _catalog_sources[0]()
 
 
 def storage_terms(kind: str, region: str, storage_class: str, catalog=None) -> tuple[Decimal, float]:
@@ -23,9 +40,7 @@ def storage_terms(kind: str, region: str, storage_class: str, catalog=None) -> t
 
     Flat per-seat plans (Dropbox, Box) have no per-GB price; they rank by the plan's average price per
     included GB, so they are neither free nor dearer than they really are."""
-    from costs.versions import current_catalog  # the newest catalog staff loaded, else the shipped files
-
-    prices = (catalog or current_catalog()).provider(kind)
+    prices = (catalog or price_catalog()).provider(kind)
     cp = prices.class_price(region, storage_class)
     price = cp.storage_gb_month
     if not price and prices.plans:
@@ -49,13 +64,10 @@ def provider_states(providers: list[Provider] | None = None) -> list[routing.Pro
         .values_list("provider_id")
         .annotate(total=Sum("size"))
     )
-    from costs.versions import current_catalog
-    from providers.breaker import breaker_allows
-
-    catalog = current_catalog()
+    catalog = price_catalog()  # the newest catalog staff loaded, else the shipped files
     states = []
     for p in providers:
-        status, accepts = (p.status if p.enabled else "disabled"), p.accepts_work
+        status, accepts = (p.status if p.enabled else routing.DISABLED), p.accepts_work
         if accepts and not breaker_allows(p.pk):  # uploads obey the breaker; the row can lag behind it
             status, accepts = Provider.Status.DOWN, False
         cls = backend_class(p.kind)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import django_rq
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
@@ -167,30 +169,6 @@ def wedding_distribution(wedding: Wedding) -> list[dict]:
     )
 
 
-def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1) -> dict:
-    """Everything the wedding page shows; a fixed number of queries whatever the wedding's size."""
-    from costs.models import Optimization
-
-    rules = policy_rules()
-    replicas = (
-        Replica.objects.filter(asset__wedding=wedding)
-        .select_related("asset", "provider")
-        .order_by("asset__relative_path", "provider__name")
-    )
-    return {
-        "wedding": wedding,
-        "rules": rules[wedding.plan] if wedding.plan in rules else rules[Plan.STANDARD],
-        "summary": protection_summary(rules, Wedding.objects.filter(pk=wedding.pk)),
-        "at_risk_assets": list(
-            asset_health(rules).filter(wedding=wedding, at_risk=True).order_by("relative_path")[:20]
-        ),
-        "distribution": wedding_distribution(wedding),
-        "replicas": Paginator(replicas, REPLICAS_PER_PAGE).get_page(replica_page),
-        "jobs": list(wedding.jobs.select_related("requested_by")[:20]),
-        "optimizations": list(Optimization.objects.filter(wedding=wedding).select_related("applied_by")[:10]),
-    }
-
-
 def job_status(job: BackupJob) -> dict:
     """What the progress poller needs."""
     return {
@@ -202,27 +180,8 @@ def job_status(job: BackupJob) -> dict:
     }
 
 
-def overview() -> dict:
-    """The overview page: protection, providers (tiles and replicas chart), running jobs, monthly cost."""
-    from costs.snapshots import cost_latest
-    from providers.queries import providers_with_usage
-
-    from .snapshots import fleet_summary
-
-    return {
-        "summary": fleet_summary(),
-        "weddings_total": Wedding.objects.count(),
-        "providers": list(providers_with_usage()),
-        "jobs": active_jobs(),
-        "costs": cost_latest(),
-    }
-
-
 def jobs_page() -> dict:
     """The jobs page: queue depths (Redis), active and failed jobs."""
-    import django_rq
-    from django.conf import settings
-
     return {
         "queues": [{"name": name, "count": django_rq.get_queue(name).count} for name in settings.QUEUE_NAMES],
         "active": active_jobs(50),

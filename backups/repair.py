@@ -16,8 +16,10 @@ from providers.backends.base import ProviderError
 from providers.models import Provider
 
 from .layout import manifest_key
+from .manifest import manifests_write
 from .models import Replica, Wedding
 from .placement import provider_states, rules_for
+from .planning import copy_of
 from .protection import protection_gap
 from .uploads import replica_is_current
 
@@ -27,9 +29,6 @@ GONE = (Replica.Status.DELETED,)
 
 def repair_prune_temporaries(*, wedding: Wedding) -> int:
     """Delete the wedding's temporary copies the policy no longer needs. Returns how many were removed."""
-    from .backup import copy_of
-    from .manifest import manifests_write
-
     rules = rules_for(wedding)
     states = {s.id: s for s in provider_states()}
     pruned_on: set[int] = set()

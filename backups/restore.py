@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import django_rq
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,6 +22,7 @@ from providers.models import Provider
 from . import encryption
 from .models import Asset, BackupJob, Replica, Wedding
 from .placement import provider_states
+from .signals import wedding_read
 
 
 @dataclass
@@ -132,17 +131,9 @@ def restore_target_problem(path: str) -> str:
     return ""
 
 
-def restore_start(*, wedding: Wedding, to: str, only: str = "", requested_by=None) -> BackupJob:
-    """Queue a restore of the wedding into a folder on the worker's machine (the console's restore to a path)."""
-    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.RESTORE, params={"to": to, "only": only},
-                                   requested_by=requested_by)
-    transaction.on_commit(lambda: django_rq.get_queue(job.queue).enqueue("backups.tasks.restore_job", job.pk))
-    return job
-
-
-def restore_job(job_id: int) -> str:
-    """RQ entry: restore, with the job's counters moving file by file; the folder is checked again here."""
-    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
+def restore_run(*, job: BackupJob) -> str:
+    """Restore into the job's folder, with the job's counters moving file by file; the folder is checked
+    again here (it may have filled since the job was queued)."""
     problem = restore_target_problem(job.params["to"])
     if problem:
         BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.FAILED, finished_at=timezone.now(),
@@ -182,8 +173,5 @@ def wedding_zip(wedding: Wedding) -> tuple[Path, RestoreReport]:
 
 
 def _record_access(wedding: Wedding, report: RestoreReport) -> None:
-    if not report.bytes:
-        return
-    from costs.model import access_record
-
-    access_record(wedding=wedding, kind="restore", bytes=report.bytes)
+    if report.bytes:
+        wedding_read.send(sender=Wedding, wedding=wedding, kind="restore", bytes=report.bytes)

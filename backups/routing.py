@@ -17,6 +17,8 @@ HIGH_RES_MEGAPIXELS = 12.0
 # Classes that still read instantly but cost less, used for archival weddings.
 COLD_CLASS = {"aws_s3": "GLACIER_IR", "gcs": "COLDLINE", "azure_blob": "Cool"}
 COST_SAVER_KINDS = ("b2", "wasabi")
+# A provider's status as routing sees it: providers.models.Provider.Status, or this for a disabled provider.
+DISABLED = "disabled"
 
 
 @dataclass(frozen=True)

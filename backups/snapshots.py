@@ -3,7 +3,7 @@
 Counting protection live means grouping every asset with every replica: fine for one wedding, seconds for
 a million assets. So the fleet pages (overview, weddings list, providers) read WeddingHealth and
 WeddingUsage, which this module refreshes: for one wedding at the end of each job on it, for every wedding
-when a provider's status changes, and periodically (``wedbackup.periodic``). The definition of "at risk"
+when a provider's status changes, and every few minutes (``console.cron``). The definition of "at risk"
 is ``queries.asset_health``'s, so the stored answer and the wedding page's live one cannot disagree.
 """
 
@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from wedbackup.queues import enqueue_soon
 
 from .models import Replica, Wedding, WeddingHealth, WeddingUsage
 from .queries import asset_health, policy_rules
@@ -88,6 +90,12 @@ def fleet_health_refresh(chunk: int = CHUNK) -> int:
     rules = policy_rules()
     ids = list(Wedding.objects.order_by("pk").values_list("pk", flat=True))
     return sum(weddings_refresh(ids[i:i + chunk], rules=rules) for i in range(0, len(ids), chunk))
+
+
+def fleet_health_soon(**_) -> str:
+    """After a provider's status changed: every wedding's stored protection is recomputed shortly. Also the
+    receiver of ``providers.signals.provider_status_changed``."""
+    return enqueue_soon(fleet_health_refresh, job_id="wedbackup-soon-fleet-health")
 
 
 def fleet_refreshed_at():

@@ -20,6 +20,7 @@ from providers.backends.base import Backend, HashedBuffer, IntegrityError, Objec
 from providers.breaker import breaker_allows, breaker_record
 
 from . import encryption
+from .ingest import hash_file
 from .layout import object_key
 from .limits import provider_slot
 from .models import Asset, BackupJob, Replica
@@ -239,7 +240,7 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
             results[replica.pk] = True
         elif not breaker_allows(replica.provider_id):  # fail fast: the next round routes around it
             Replica.objects.filter(pk=replica.pk).update(
-                status=Replica.Status.FAILED, last_error="provider down: redirected", permanent_failure=False,
+                status=Replica.Status.FAILED, last_error=Replica.REDIRECTED, permanent_failure=False,
                 updated=timezone.now(),
             )
             results[replica.pk] = False
@@ -322,8 +323,6 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
 
 
 def _source_changed(asset: Asset) -> bool:
-    from .ingest import hash_file
-
     try:
         size, sha, _ = hash_file(Path(asset.source_location))
     except OSError:

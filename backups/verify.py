@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
 from providers.backends import backend_for
@@ -15,6 +14,7 @@ from providers.models import Provider
 from . import encryption
 from .layout import manifest_key, wedding_prefix
 from .models import BackupJob, Replica, Wedding
+from .snapshots import wedding_refresh
 
 
 @dataclass
@@ -59,9 +59,9 @@ def replica_check(replica: Replica, backend: Backend, *, deep: bool) -> str:
     return ""
 
 
-def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True,
-                   requested_by=None) -> VerifyReport:
-    """Check every verified replica; mismatches are marked failed and a repair job is started."""
+def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True) -> VerifyReport:
+    """Check every verified replica; mismatches are marked failed (``tasks.verify_and_repair`` starts the
+    repair that brings them back)."""
     report = VerifyReport()
     replicas = (
         Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
@@ -83,14 +83,6 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
         else:
             report.ok += 1
     _find_orphans(wedding, report, clean=clean_orphans)
-    if report.mismatched:
-        from .backup import backup_start
-
-        with transaction.atomic():
-            report.repair_job = backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR,
-                                             requested_by=requested_by).pk
-    from .snapshots import wedding_refresh
-
     wedding_refresh(wedding)  # mismatches put files at risk until the repair has run
     return report
 
@@ -121,23 +113,3 @@ def _find_orphans(wedding: Wedding, report: VerifyReport, *, clean: bool) -> Non
             report.unreachable.append(f"{provider.name}: listing failed: {exc}")
 
 
-def verify_start(*, wedding: Wedding, deep: bool = False, requested_by=None) -> BackupJob:
-    """Enqueue a verify job (console button)."""
-    import django_rq
-
-    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.VERIFY, queue="bulk",
-                                   params={"deep": deep}, requested_by=requested_by)
-    transaction.on_commit(lambda: django_rq.get_queue("bulk").enqueue("backups.tasks.verify_job", job.pk))
-    return job
-
-
-def verify_job(job_id: int) -> None:
-    job = BackupJob.objects.select_related("wedding").get(pk=job_id)
-    BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
-    report = wedding_verify(wedding=job.wedding, deep=bool(job.params.get("deep")), requested_by=job.requested_by)
-    status = BackupJob.Status.SUCCEEDED if not (report.mismatched or report.unreachable) else BackupJob.Status.PARTIAL
-    BackupJob.objects.filter(pk=job.pk).update(
-        status=status, finished_at=timezone.now(), files_planned=report.checked, files_done=report.ok,
-        files_failed=len(report.mismatched), result=report.as_dict(),
-        error_summary="; ".join(report.mismatched + report.unreachable)[:4000],
-    )

@@ -170,9 +170,9 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
     import django_rq
     from django.db.models import Count, Max, Min
 
-    from backups.backup import backup_start
     from backups.ingest import wedding_import
     from backups.models import BackupJob, Replica
+    from backups.tasks import backup_start
 
     django_rq.get_connection("default").flushdb()  # Redis db 12 only: stale queues or slots from an aborted run
     providers_create(servers)

@@ -74,7 +74,7 @@ def seed(weddings: int, assets: int) -> None:
 
 def refresh() -> None:
     try:
-        from wedbackup.periodic import snapshots_refresh
+        from console.tasks import snapshots_refresh
     except ImportError:  # before snapshots existed: pages computed everything live
         return
     started = time.monotonic()

@@ -67,7 +67,7 @@ def main() -> None:
             child.join()
             if child.exitcode:
                 sys.exit(f"building the fleet failed ({child.exitcode})")
-        from costs.model import costs_by_group, fleet_state, rules_by_plan
+        from costs.costing import costs_by_group, fleet_state, rules_by_plan
         from costs.optimizer import optimise
         from costs.versions import current_catalog
 

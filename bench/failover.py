@@ -7,14 +7,14 @@ A wedding of 200 x 1 MB photos (random bytes; ``--scale`` multiplies the count) 
 gcs (gcp-storage-emulator), azure_blob in eastus and in westus (two Azurite containers), so an S3 outage
 still leaves three usable providers of two kinds. Policy: the default (3 copies on 2 distinct providers).
 Real RQ worker processes (``manage.py rqworker critical default bulk health --with-scheduler``) run with the
-default health and breaker settings, and the health chain is scheduled (``health_schedule()``, a probe every
+default health and breaker settings, beside rq's cron scheduler (``manage.py rqcron console.cron``: a probe every
 ``WEDBACKUP_HEALTH_INTERVAL`` = 30 s). Once ``--stop-after`` S3 replicas are verified, SeaweedFS is killed
 (SIGKILL of its process group). The script then polls the database for:
 
 - the first redirected upload finishing: a ``temporary=True`` replica verified on a non-S3 provider after the
   stop (issue 6 target: under 60 s with default settings);
 - the breaker opening (the FailoverEvent's ``started_at``) and the job finishing;
-- ``backups.backup.asset_gaps``: zero assets of the wedding may be below policy at the end.
+- ``backups.planning.asset_gaps``: zero assets of the wedding may be below policy at the end.
 
 Exit code 1 if the 60 s target is missed, the job does not succeed, or any asset is below policy.
 Database: a throwaway PostgreSQL database (``bench_failover``, dropped and re-created) or
@@ -71,6 +71,10 @@ def start_workers(n: int, env: dict[str, str], logdir: Path) -> list[subprocess.
         with open(logdir / f"worker-{i}.log", "wb") as log:
             procs.append(subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True))
+    with open(logdir / "cron.log", "wb") as log:  # the recurring health probes
+        procs.append(subprocess.Popen([sys.executable, "manage.py", "rqcron", "console.cron"], cwd=ROOT,
+                                      env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
     return procs
 
 
@@ -91,10 +95,10 @@ def run(args, servers: Servers, workdir: Path, folder: Path) -> tuple[dict, list
     from django.db.models import Count, Q
     from django.utils import timezone
 
-    from backups.backup import asset_gaps, backup_start
     from backups.ingest import wedding_import
     from backups.models import BackupJob, BackupPolicy, Replica
-    from providers.health import health_schedule
+    from backups.planning import asset_gaps
+    from backups.tasks import backup_start
     from providers.models import FailoverEvent, Provider
 
     django_rq.get_connection("default").flushdb()  # Redis db 10 only
@@ -115,8 +119,7 @@ def run(args, servers: Servers, workdir: Path, folder: Path) -> tuple[dict, list
     finished = {BackupJob.Status.SUCCEEDED, BackupJob.Status.PARTIAL, BackupJob.Status.FAILED}
     out: dict = {}
     try:
-        wait_registered(django_rq.get_connection("default"), procs)
-        health_schedule()
+        wait_registered(django_rq.get_connection("default"), procs[:-1])
         t0 = time.perf_counter()
         job = backup_start(wedding=wedding)
 

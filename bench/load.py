@@ -106,9 +106,10 @@ def main() -> int:
             proxy.set(error_rate=rate * 0.8, drop_rate=rate * 0.2)
             proxies.append(proxy)
 
-        from backups.backup import asset_gaps, backup_start
         from backups.ingest import wedding_import
         from backups.models import BackupJob, Replica
+        from backups.planning import asset_gaps
+        from backups.tasks import backup_start
         from providers.models import Provider
 
         Provider.objects.create(name="s3-load", kind="aws_s3", region="us-east-1", bucket=bucket,

@@ -1,24 +1,25 @@
-"""Apply a proposal: enqueue it on the bulk queue, then run its steps (costs.moves) and record the result."""
+"""Apply a proposal: run its steps (costs.moves: copy, verify, then delete) and record the result. Enqueued by
+``costs.tasks.optimization_apply``."""
 
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
 
-import django_rq
-from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
+from backups.manifest import manifests_write
 from backups.models import BackupJob, Replica, Wedding
 from backups.placement import provider_states, rules_for
+from backups.snapshots import wedding_refresh
 from providers.backends.base import ProviderError
 
-from .model import costs_by_group, fleet_state
+from .costing import costs_by_group, fleet_state
 from .models import Optimization
 from .moves import PolicyWouldBreak, Steps
+from .snapshots import cost_snapshot_soon
 from .versions import current_catalog
 
 log = logging.getLogger(__name__)
@@ -26,35 +27,6 @@ QUEUE = "bulk"
 APPLIABLE = (Optimization.Kind.LIFECYCLE, Optimization.Kind.PROVIDER_MIX)
 #: Sent after every replica step (optimization, replica, ok): tests check the policy between steps.
 optimization_step = Signal()
-
-
-def optimization_apply(*, optimization: Optimization, by=None) -> BackupJob | None:
-    """Enqueue the proposal's apply job; None when there is nothing to do (applied, running, or advisory)."""
-    with transaction.atomic():
-        opt = Optimization.objects.select_for_update().get(pk=optimization.pk)
-        if opt.status in (Optimization.Status.APPLIED, Optimization.Status.SUPERSEDED):
-            return None
-        if opt.status == Optimization.Status.APPLYING and opt.job is not None and opt.job.is_active:
-            return None  # already queued or running; a run whose worker died may be started again
-        if opt.kind not in APPLIABLE:
-            Optimization.objects.filter(pk=opt.pk).update(
-                error=f"{opt.get_kind_display()} is advisory: restores cannot read compressed or shared objects "
-                      "yet, so it is not applied automatically")
-            return None
-        job = BackupJob.objects.create(wedding=opt.wedding, kind=BackupJob.Kind.OPTIMISE, queue=QUEUE,
-                                       requested_by=by, params={"optimization": opt.pk})
-        Optimization.objects.filter(pk=opt.pk).update(status=Optimization.Status.APPLYING, job=job, applied_by=by,
-                                                      error="")
-        transaction.on_commit(lambda: django_rq.get_queue(QUEUE).enqueue(
-            "costs.tasks.optimization_run", opt.pk, job.pk, job_timeout=settings.RQ_QUEUES[QUEUE]["DEFAULT_TIMEOUT"]))
-    optimization.refresh_from_db()
-    return job
-
-
-def optimizations_apply_all(*, by=None) -> list[BackupJob]:
-    jobs = [optimization_apply(optimization=o, by=by)
-            for o in Optimization.objects.filter(status=Optimization.Status.PROPOSED, kind__in=APPLIABLE)]
-    return [j for j in jobs if j is not None]
 
 
 def wedding_monthly(wedding: Wedding) -> Decimal:
@@ -91,8 +63,6 @@ def optimization_execute(*, optimization: Optimization, job: BackupJob) -> str:
             bytes_done=F("bytes_done") + (replica.size if ok else 0))
         optimization_step.send(sender=Optimization, optimization=optimization, replica=replica, ok=ok)
     if any(c["action"] == "move" for c in optimization.changes):
-        from backups.manifest import manifests_write
-
         errors += manifests_write(wedding=wedding)
     realised = before - wedding_monthly(wedding)
     failed = len(errors)
@@ -100,9 +70,6 @@ def optimization_execute(*, optimization: Optimization, job: BackupJob) -> str:
         Optimization.Status.PARTIAL if failed < len(work) else Optimization.Status.FAILED)
     Optimization.objects.filter(pk=optimization.pk).update(
         status=status, realised_monthly_saving=realised, applied_at=timezone.now(), error="\n".join(errors)[:4000])
-    from backups.snapshots import wedding_refresh
-    from wedbackup.periodic import cost_snapshot_soon
-
     wedding_refresh(wedding)
     cost_snapshot_soon()
     job_status = {Optimization.Status.APPLIED: BackupJob.Status.SUCCEEDED,

@@ -1,4 +1,5 @@
-"""What the optimiser sees (pure: no Django, no I/O): cohorts of assets and the copies they have.
+"""What the optimiser sees and what it proposes (pure: no Django, no I/O): cohorts of assets, the copies
+they have, and proposals.
 
 A cohort is the assets of one wedding with one kind in one size band; the model builds cohorts from
 database aggregates, so the optimiser never walks single assets. Size bands split at the catalog's
@@ -132,3 +133,19 @@ def worst_asset_copies(catalog: Catalog, fleet: Fleet, cohort: Cohort, groups: l
             copies.append(Copy(p.id, p.kind, p.zone, verified=True, current=True,
                                restore_hours=restore_hours(catalog, p, g.storage_class), available=p.available))
     return copies
+
+
+@dataclass(frozen=True)
+class Proposal:
+    kind: str  # costs.models.Optimization.Kind
+    wedding_id: int
+    summary: str
+    changes: tuple[dict, ...]
+    current_monthly: Decimal
+    new_monthly: Decimal
+    one_off_cost: Decimal
+    payback_months: Decimal | None
+
+    @property
+    def monthly_saving(self) -> Decimal:
+        return self.current_monthly - self.new_monthly

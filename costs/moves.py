@@ -10,10 +10,10 @@ from __future__ import annotations
 from django.db.models import F
 from django.utils import timezone
 
-from backups.backup import copy_of
 from backups.layout import object_key
 from backups.limits import provider_slot
 from backups.models import Asset, Replica
+from backups.planning import copy_of
 from backups.protection import protection_gap
 from backups.routing import ProviderState, Rules
 from backups.uploads import replica_is_current, replica_upload

@@ -21,12 +21,13 @@ from costs.catalog import Catalog
 from costs.pricing import Infeasible, class_change_cost, one_off_move_cost, payback_months
 from providers.residency import region_allowed
 
-from .extras import compression_proposal, dedup_proposal
+from .advisory import compression_proposal, dedup_proposal
 from .fleet import (
     PINNED_BAND,
     Cohort,
     CopyGroup,
     Fleet,
+    Proposal,
     ProviderInfo,
     access_monthly,
     restore_hours,
@@ -38,22 +39,6 @@ from .lifecycle import DEEP, allowed_classes, tier_for
 
 MAX_PAYBACK_MONTHS = Decimal(12)
 HORIZON_MONTHS = Decimal(24)  # one-off costs are spread over this when comparing options
-
-
-@dataclass(frozen=True)
-class Proposal:
-    kind: str  # costs.models.Optimization.Kind
-    wedding_id: int
-    summary: str
-    changes: tuple[dict, ...]
-    current_monthly: Decimal
-    new_monthly: Decimal
-    one_off_cost: Decimal
-    payback_months: Decimal | None
-
-    @property
-    def monthly_saving(self) -> Decimal:
-        return self.current_monthly - self.new_monthly
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from backups.models import Asset, Replica, Wedding
 from providers.backends import backend_for
 from providers.backends.base import ProviderError
 
-from .extras import COMPRESSIBLE_KINDS
-from .model import duplicates, fleet_state, rules_by_plan
+from .advisory import COMPRESSIBLE_KINDS
+from .costing import duplicates, fleet_state, rules_by_plan
 from .models import Optimization
 from .optimizer import Proposal, optimise
 from .versions import current_catalog

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, QuerySet, Sum
 
+from .apply import APPLIABLE
 from .models import Optimization
 from .snapshots import cost_history, cost_latest
 
@@ -40,8 +41,6 @@ def past_applies(limit: int = 20) -> list[Optimization]:
 
 
 def costs_page(page: str | int = 1) -> dict:
-    from .apply import APPLIABLE
-
     return {"summary": cost_latest(), "proposals": proposals_page(page), "by_kind": savings_by_kind(),
             "history": past_applies(), "cost_history": cost_history(), "appliable_kinds": APPLIABLE,
             "appliable": proposals().filter(kind__in=APPLIABLE).count()}

@@ -1,7 +1,8 @@
 """The cost model's figures, stored: the console reads the latest and draws the history.
 
-``costs.model.costs_summary`` prices the whole fleet and runs the optimiser (tens of seconds at a million
-assets), so it runs in a worker (``wedbackup.periodic``, after an apply, or on the costs page's button)
+``costs.costing.costs_summary`` prices the whole fleet and runs the optimiser (tens of seconds at a million
+assets), so it runs in a worker (hourly from ``console.cron``, shortly after an apply, or on the console's
+"Refresh now")
 and the pages read the stored result. Past days keep only their last snapshot: the history is one row
 per day, bounded however often the job runs.
 """
@@ -16,6 +17,9 @@ from django.db.models import Max
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from wedbackup.queues import enqueue_soon
+
+from .costing import costs_summary
 from .models import CostSnapshot
 
 HISTORY_DAYS = 90
@@ -23,8 +27,6 @@ HISTORY_DAYS = 90
 
 def cost_snapshot_take() -> CostSnapshot:
     """Run the cost model now and store its answer; thin out past days."""
-    from .model import costs_summary
-
     started = time.monotonic()
     summary = costs_summary()
     snapshot = CostSnapshot.objects.create(
@@ -36,6 +38,11 @@ def cost_snapshot_take() -> CostSnapshot:
     )
     snapshots_prune()
     return snapshot
+
+
+def cost_snapshot_soon() -> str:
+    """After copies moved (an apply): the cost snapshot is taken again shortly."""
+    return enqueue_soon(cost_snapshot_take, job_id="wedbackup-soon-cost-snapshot")
 
 
 def snapshots_prune(today: dt.date | None = None) -> int:

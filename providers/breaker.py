@@ -14,6 +14,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import django_rq
+from django.conf import settings
+
+from .models import Provider, ProviderHealthCheck
+from .signals import breaker_transitioned
+
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 DEFAULT_PREFIX = "wedbackup:breaker"
 
@@ -29,8 +35,6 @@ class BreakerConfig:
 
     @classmethod
     def from_settings(cls) -> BreakerConfig:
-        from django.conf import settings
-
         return cls(
             failures=int(getattr(settings, "WEDBACKUP_BREAKER_FAILURES", cls.failures)),
             error_rate=float(getattr(settings, "WEDBACKUP_BREAKER_ERROR_RATE", cls.error_rate)),
@@ -93,10 +97,10 @@ def breaker_due(s: BreakerState, now: float, config: BreakerConfig) -> bool:
 def breaker_status(s: BreakerState, window: Window) -> str:
     """The provider status the breaker implies: active, degraded or down (draining is staff's, never ours)."""
     if s.state == OPEN:
-        return "down"
+        return Provider.Status.DOWN
     if s.state == HALF_OPEN or s.consecutive_failures or window.failures:
-        return "degraded"
-    return "active"
+        return Provider.Status.DEGRADED
+    return Provider.Status.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -229,9 +233,6 @@ _connections: dict[str, object] = {}
 
 def breaker_store() -> BreakerStore:
     """The store on the RQ "default" Redis, configured from settings (one client per Redis config)."""
-    import django_rq
-    from django.conf import settings
-
     config_key = repr(settings.RQ_QUEUES["default"])
     conn = _connections.get(config_key)
     if conn is None:
@@ -249,17 +250,14 @@ def breaker_record(provider_id: int, ok: bool, error: str = "", *, trial: bool =
                    source: str = "", count: int = 1) -> Transition:
     """Feed one outcome (probe, upload or restore) to the provider's breaker and act on what changed.
 
-    A change of implied status is mirrored to the database; opening starts a failover, closing ends it.
+    A change of state or implied status is sent as ``signals.breaker_transitioned``: providers mirrors the
+    status to the row (``health.breaker_changed``), the backups layer starts or ends a failover.
     ``source`` ("upload" / "restore"): a failure is also kept as a ProviderHealthCheck for the console
     (probes record their own; successful transfers are too many to keep).
     """
     transition = breaker_store().record(provider_id, ok, error, trial=trial, count=count)
     if source and not ok:
-        from .models import ProviderHealthCheck
-
         ProviderHealthCheck.objects.create(provider_id=provider_id, source=source, ok=False, error=error[:2000])
     if transition.status_before != transition.status_after or transition.after.state != transition.before.state:
-        from .health import breaker_changed
-
-        breaker_changed(transition)
+        breaker_transitioned.send(sender=BreakerStore, transition=transition)
     return transition

@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 
+from .backends import backend_from_config
+from .backends.base import BackendConfig, ProviderError
 from .models import Provider
 
 
@@ -63,11 +66,6 @@ class ProviderForm(forms.ModelForm):
 
 def connection_problem(data: dict, credentials: dict) -> str:
     """Empty when a probe with these settings succeeds; otherwise the backend's own message (never secrets)."""
-    from django.conf import settings
-
-    from .backends import backend_from_config
-    from .backends.base import BackendConfig, ProviderError
-
     try:
         backend = backend_from_config(BackendConfig(
             name=data.get("name") or "new provider", kind=data["kind"], bucket=data.get("bucket", ""),

@@ -1,8 +1,8 @@
-"""Health: probe providers with a hard timeout, record it, feed the breakers, mirror status, keep the schedule.
+"""Health: probe providers with a hard timeout, record it, feed the breakers, mirror status.
 
-The monitor is one RQ job, ``health_tick``, on a ``wedbackup.periodic.Chain``: it schedules its successor
-before it probes (a crash mid-probe never breaks the chain) and a stray duplicate stops.
-``health_schedule()`` is idempotent: call it at every worker start.
+``health_check_all`` is the recurring job (registered with rq's cron scheduler in ``console.cron``). What a
+breaker change means beyond this layer (a failover, stored figures recomputed) is for the receivers of
+``providers.signals``.
 """
 
 from __future__ import annotations
@@ -15,26 +15,17 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from wedbackup.periodic import Chain, fleet_health_soon
-
 from .backends import backend_for
 from .backends.base import Probe
 from .breaker import CLOSED, OPEN, Transition, breaker_record, breaker_status, breaker_store
-from .models import FailoverEvent, Provider, ProviderHealthCheck
+from .models import Provider, ProviderHealthCheck
+from .signals import breaker_closed, breaker_opened, health_reconciled, provider_status_changed
 
 log = logging.getLogger(__name__)
 
 
-def health_interval() -> int:
-    return int(getattr(settings, "WEDBACKUP_HEALTH_INTERVAL", 30))
-
-
 def probe_timeout() -> float:
     return float(getattr(settings, "WEDBACKUP_PROBE_TIMEOUT", 20))
-
-
-def health_queue_name() -> str:
-    return getattr(settings, "WEDBACKUP_HEALTH_QUEUE", "health")
 
 
 class _ProbeRun(threading.Thread):
@@ -111,63 +102,42 @@ def provider_status_sync(*, provider_id: int, status: str) -> bool:
         .exclude(status__in=[Provider.Status.DRAINING, status])
         .update(status=status, status_changed_at=dt.datetime.now(dt.UTC))
     )
-    if changed:
-        fleet_health_soon()  # which weddings are at risk depends on which providers are reachable
+    if changed:  # which weddings are at risk depends on which providers are reachable
+        provider_status_changed.send(sender=Provider, provider_id=provider_id, status=status)
     return changed
 
 
-def breaker_changed(transition: Transition) -> None:
-    """What a breaker change means for the database: the status, and a failover begun or ended."""
-    from .failover import failover_begin, failover_end
-
+def breaker_changed(*, transition: Transition, **_) -> None:
+    """Receiver of ``breaker_transitioned``: mirror the status to the row, then tell the layers above that
+    the breaker opened or closed (they begin or end a failover)."""
     provider_status_sync(provider_id=transition.provider_id, status=transition.status_after)
     if not (transition.opened or transition.closed):
         return
     provider = Provider.objects.get(pk=transition.provider_id)
-    try:
-        if transition.opened:
-            failover_begin(provider=provider, trigger=FailoverEvent.Trigger.AUTOMATIC,
-                           reason=f"circuit opened: {transition.after.last_error or 'repeated failures'}")
-        elif provider.status != Provider.Status.DRAINING:
-            failover_end(provider=provider)
-    except Exception:
-        # The breaker has already moved; the next health tick reconciles what failed here.
-        log.exception("failover handling for %s failed", provider.name)
+    if transition.opened:
+        breaker_opened.send(sender=Provider, provider=provider,
+                            reason=f"circuit opened: {transition.after.last_error or 'repeated failures'}")
+    else:
+        breaker_closed.send(sender=Provider, provider=provider)
 
 
 def health_reconcile(providers: list[Provider]) -> None:
-    """Make the database agree with the breakers, whatever a crashed worker left half done."""
-    from .failover import failover_begin, failover_end, failover_notify
-
+    """Make the rows agree with the breakers, whatever a crashed worker left half done; then tell the layers
+    above which breakers are open and which closed, so they reconcile their own state (failover events)."""
     store = breaker_store()
-    open_events = set(FailoverEvent.objects.filter(resolved_at__isnull=True).values_list("provider_id", flat=True))
+    open_ids, closed_ids = set(), set()
     for p in providers:
         state = store.get(p.pk)
         provider_status_sync(provider_id=p.pk, status=breaker_status(state, store.window(p.pk)))
-        p.refresh_from_db(fields=["status"])
-        if state.state == OPEN and p.pk not in open_events:
-            failover_begin(provider=p, trigger=FailoverEvent.Trigger.AUTOMATIC,
-                           reason=f"circuit open: {state.last_error or 'repeated failures'}")
-        elif state.state == CLOSED and p.pk in open_events and p.status != Provider.Status.DRAINING:
-            failover_end(provider=p)
-    for event in FailoverEvent.objects.filter(resolved_at__isnull=True, notified_at__isnull=True):
-        failover_notify(event=event)
-
-
-# -- the schedule ---------------------------------------------------------------------------------------
-HEALTH_CHAIN = Chain(marker="wedbackup:health:next-tick", func="providers.health.health_tick",
-                     queue=health_queue_name, interval=health_interval, timeout=lambda: int(probe_timeout()) + 120)
-
-
-def health_schedule() -> str:
-    """Make sure exactly one health tick is pending; returns its job id. Safe to call from every worker."""
-    return HEALTH_CHAIN.schedule()
+        if state.state == OPEN:
+            open_ids.add(p.pk)
+        elif state.state == CLOSED:
+            closed_ids.add(p.pk)
+    health_reconciled.send(sender=Provider, providers=providers, open_ids=open_ids, closed_ids=closed_ids)
 
 
 def health_tick() -> int:
-    """RQ entry: schedule the next tick (if this tick is the chain's), then probe. Returns probes run."""
-    if not HEALTH_CHAIN.follow():
-        return 0  # a stray duplicate: the chain lives on elsewhere
+    """RQ entry of the recurring health job: probe every enabled provider. Returns the probes run."""
     return len(health_check_all())
 
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "providers",
     "backups",
     "costs",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +100,9 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 RQ = {"WORKER_CLASS": "wedbackup.worker.Worker"}
+# What a worker imports before it forks work horses, so each horse inherits the SDKs instead of importing them
+# per job: modules, or "module:function" to call (see wedbackup.worker).
+WEDBACKUP_WORKER_PRELOAD = ["backups.tasks", "costs.tasks", "console.tasks", "providers.backends:backends_preload"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -137,12 +141,11 @@ WEDBACKUP_BREAKER_ERROR_RATE = env_float("WEDBACKUP_BREAKER_ERROR_RATE", 0.5)
 WEDBACKUP_BREAKER_WINDOW = env_int("WEDBACKUP_BREAKER_WINDOW", 120)
 WEDBACKUP_BREAKER_MIN_CALLS = env_int("WEDBACKUP_BREAKER_MIN_CALLS", 10)
 WEDBACKUP_BREAKER_COOLDOWN = env_int("WEDBACKUP_BREAKER_COOLDOWN", 30)
-# The console's stored figures (wedbackup.periodic): wedding health every N s, the cost model every M s.
+# Recurring jobs (console.cron, run by `manage.py rqcron console.cron`): the console's stored figures every N s,
+# the cost model every M s; the health probes every WEDBACKUP_HEALTH_INTERVAL s.
 WEDBACKUP_SNAPSHOT_INTERVAL = env_int("WEDBACKUP_SNAPSHOT_INTERVAL", 300)
 WEDBACKUP_COST_SNAPSHOT_INTERVAL = env_int("WEDBACKUP_COST_SNAPSHOT_INTERVAL", 3600)
 WEDBACKUP_HEALTH_RETENTION_DAYS = env_int("WEDBACKUP_HEALTH_RETENTION_DAYS", 30)
-# Workers keep those recurring jobs scheduled (at start and every 10 min); the test suite turns it off.
-WEDBACKUP_WORKER_SCHEDULES = env_bool("WEDBACKUP_WORKER_SCHEDULES", True)
 # Bytes per second assumed for failover estimates until throughput has been measured.
 WEDBACKUP_FAILOVER_THROUGHPUT = env_int("WEDBACKUP_FAILOVER_THROUGHPUT", 10 * 1024 * 1024)
 

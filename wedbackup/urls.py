@@ -10,7 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("assets/<str:name>", web.asset, name="asset"),
-    path("providers/", include("providers.urls")),
-    path("costs/", include("costs.urls")),
-    path("", include("backups.urls")),
+    path("providers/", include("console.provider_urls")),
+    path("costs/", include("console.cost_urls")),
+    path("", include("console.wedding_urls")),
 ]

@@ -1,12 +1,9 @@
 """The RQ worker class the project's ``rqworker`` uses (``settings.RQ["WORKER_CLASS"]``).
 
-It keeps the recurring chains (health probes, console snapshots) alive without anyone having to remember a
-command: RQ runs a worker's maintenance tasks when it starts and every ``maintenance_interval`` (10 min), and
-this worker then makes sure each chain has a pending tick. Redis here keeps nothing on disk, so after a
-Redis restart the chains come back within minutes instead of staying silently stopped.
-
-It also imports the job modules (and with them the cloud SDKs and boto3's model) before it forks its first
-work horse, so every horse inherits them instead of importing them again for each job.
+It imports what ``WEDBACKUP_WORKER_PRELOAD`` names (the job modules, and with them the cloud SDKs and boto3's
+model) before it forks its first work horse, so every horse inherits them instead of importing them again
+for each job. Recurring jobs are not the worker's business: rq's cron scheduler (``manage.py rqcron``) runs
+them.
 """
 
 from __future__ import annotations
@@ -20,18 +17,16 @@ from rq import Worker as RQWorker
 log = logging.getLogger(__name__)
 
 
+def worker_preload(paths: list[str]) -> None:
+    """Import each ``module``, or import ``module`` and call its ``function`` for ``module:function``."""
+    for path in paths:
+        module, _, function = path.partition(":")
+        loaded = importlib.import_module(module)
+        if function:
+            getattr(loaded, function)()
+
+
 class Worker(RQWorker):
     def work(self, *args, **kwargs) -> bool:
-        importlib.import_module("backups.tasks")
+        worker_preload(list(getattr(settings, "WEDBACKUP_WORKER_PRELOAD", [])))
         return super().work(*args, **kwargs)
-
-    def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
-        if not getattr(settings, "WEDBACKUP_WORKER_SCHEDULES", True):
-            return
-        from .periodic import schedule_all
-
-        try:
-            schedule_all()
-        except Exception:  # a Redis hiccup must not stop the worker; the next maintenance run tries again
-            log.exception("could not schedule the recurring jobs")

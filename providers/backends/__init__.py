@@ -9,6 +9,8 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from .base import Backend, BackendConfig, PermanentError
 
 if TYPE_CHECKING:
@@ -34,13 +36,19 @@ def backend_class(kind: str) -> type[Backend]:
     return getattr(importlib.import_module(module_name), cls_name)
 
 
+def backends_preload() -> None:
+    """Import every backend module (and with them the SDKs) and load boto3's S3 model: a forking worker does
+    this once, before its first work horse, so no job pays for it (``WEDBACKUP_WORKER_PRELOAD``)."""
+    for kind in BACKENDS:
+        backend_class(kind)
+    importlib.import_module("providers.backends.s3").warm_session()
+
+
 def backend_from_config(config: BackendConfig) -> Backend:
     return backend_class(config.kind)(config)
 
 
 def config_for(provider: Provider, **overrides: Any) -> BackendConfig:
-    from django.conf import settings
-
     values = dict(
         name=provider.name,
         kind=provider.kind,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from backups.backup import backup_start
 from backups.ingest import wedding_import
 from backups.models import BackupJob, BackupPolicy, Replica
 from backups.restore import wedding_restore
+from backups.tasks import backup_start
 from backups.verify import wedding_verify
 from tests.factories import make_provider
 

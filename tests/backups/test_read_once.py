@@ -15,11 +15,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from backups import backup, uploads
-from backups.backup import plan_round, upload_batch
+from backups import batches, planning, uploads
 from backups.ingest import wedding_import
 from backups.models import BackupJob, BackupPolicy, Replica
+from backups.planning import plan_round
 from backups.restore import wedding_restore
+from backups.tasks import upload_batch
 from providers.backends.base import TransientError
 from providers.backends.watched_folder import WatchedFolderBackend
 from providers.breaker import breaker_store
@@ -89,7 +90,7 @@ def test_each_photo_is_read_once_for_three_targets_and_the_big_clip_streams_per_
 
 
 def test_bookkeeping_is_written_in_bulk_and_the_counters_add_up(source, targets, monkeypatch):
-    monkeypatch.setattr(backup, "FLUSH_EVERY", 2)
+    monkeypatch.setattr(batches, "FLUSH_EVERY", 2)
     bulk_writes, records = [], []
     real_write = uploads.replicas_write
     real_record = uploads.breaker_record
@@ -216,7 +217,7 @@ def test_a_copy_another_planner_made_meanwhile_is_kept_not_an_error(source, targ
     """A batch re-planning for an outage and the failover job's round can plan the same wedding at once."""
     wedding = wedding_import(path=source, couple="Ana & Ben", date=dt.date(2024, 6, 1), country="US").wedding
     job = BackupJob.objects.create(wedding=wedding, queue="default")
-    real_route, raced = backup.route, []
+    real_route, raced = planning.route, []
 
     def route(*args, **kwargs):
         plan = real_route(*args, **kwargs)
@@ -226,7 +227,7 @@ def test_a_copy_another_planner_made_meanwhile_is_kept_not_an_error(source, targ
                                                 object_key="other", status="planned"))
         return plan
 
-    monkeypatch.setattr(backup, "route", route)
+    monkeypatch.setattr(planning, "route", route)
     plan_round(job)
     assert Replica.objects.filter(asset__wedding=wedding).count() == 18
     assert Replica.objects.get(pk=raced[0].pk).object_key == "other"  # the other planner's row stands

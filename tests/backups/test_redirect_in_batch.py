@@ -5,12 +5,14 @@ import datetime as dt
 import pytest
 from django.db import connections
 
-from backups import backup
-from backups.backup import backup_start, batched, plan_round, upload_batch
+from backups import batches
+from backups.batches import batched
+from backups.failover import provider_mark_down
 from backups.ingest import wedding_import
 from backups.models import BackupJob, Replica
+from backups.planning import plan_round
+from backups.tasks import backup_start, upload_batch
 from providers.backends.watched_folder import WatchedFolderBackend
-from providers.failover import provider_mark_down
 from providers.models import Provider
 from tests.factories import make_provider
 
@@ -70,8 +72,8 @@ def test_batches_are_bounded_by_count_and_bytes_in_order():
 
 def test_a_provider_marked_down_mid_batch_is_routed_around_by_the_rest_of_that_batch(
         tmp_path, three_folder_providers, monkeypatch):
-    monkeypatch.setattr(backup, "OUTAGE_CHECK_SECONDS", 0.0)
-    monkeypatch.setattr(backup, "ASSET_THREADS", 1)  # one asset after the other: "the rest" is well defined
+    monkeypatch.setattr(batches, "OUTAGE_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(batches, "ASSET_THREADS", 1)  # one asset after the other: "the rest" is well defined
     spare, wedding = spare_and_wedding(tmp_path, photos=6)
     job = BackupJob.objects.create(wedding=wedding, queue="default")
     plan_round(job)
@@ -88,8 +90,8 @@ def test_a_provider_marked_down_mid_batch_is_routed_around_by_the_rest_of_that_b
         return real_put(self, key, *args, **kwargs)
 
     monkeypatch.setattr(WatchedFolderBackend, "put", put)
-    replans, real_plan = [], backup.plan_assets
-    monkeypatch.setattr(backup, "plan_assets", lambda job, assets: (replans.append(len(assets)),
+    replans, real_plan = [], batches.plan_assets
+    monkeypatch.setattr(batches, "plan_assets", lambda job, assets: (replans.append(len(assets)),
                                                                      real_plan(job, assets))[1])
     ids = list(wedding.assets.order_by("pk").values_list("pk", flat=True))
     upload_batch(job.pk, ids)  # one batch, one call: no second round

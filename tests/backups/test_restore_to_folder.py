@@ -5,9 +5,9 @@ import hashlib
 
 import pytest
 
-from backups.backup import backup_start
 from backups.ingest import wedding_import
 from backups.models import BackupJob
+from backups.tasks import backup_start
 from tests.factories import make_wedding
 
 URL = "/weddings/{slug}/restore-to/"

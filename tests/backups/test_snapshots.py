@@ -8,11 +8,11 @@ import pytest
 from rq.job import Job
 
 from backups import snapshots
-from backups.backup import backup_start
 from backups.ingest import wedding_import
 from backups.models import Replica, WeddingHealth, WeddingUsage
 from backups.queries import asset_health, policy_rules
 from backups.snapshots import fleet_health_refresh, fleet_summary, wedding_refresh, weddings_refresh
+from backups.tasks import backup_start
 from backups.verify import wedding_verify
 from providers.models import Provider
 from tests.factories import make_asset, make_provider, make_wedding
@@ -103,8 +103,8 @@ def test_a_failed_refresh_is_logged_and_never_fails_the_job(us_providers, monkey
 
 
 def test_a_provider_status_change_schedules_one_fleet_refresh(us_providers, rq_queues):
+    from backups.snapshots import fleet_health_soon
     from providers.health import provider_status_sync
-    from wedbackup.periodic import fleet_health_soon
 
     assert provider_status_sync(provider_id=us_providers[0].pk, status=Provider.Status.DOWN)
     assert provider_status_sync(provider_id=us_providers[1].pk, status=Provider.Status.DOWN)

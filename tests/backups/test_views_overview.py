@@ -65,7 +65,7 @@ def test_it_counts_protected_and_at_risk_weddings_and_bytes(staff_client, us_pro
 
 def test_sql_protection_agrees_with_protection_gap(staff_client, us_providers):
     """The overview's SQL and the engine's protection_gap give the same answer, asset by asset."""
-    from backups.backup import asset_gaps
+    from backups.planning import asset_gaps
     from backups.queries import asset_health, policy_rules
 
     eu = make_provider(kind="azure_blob", region="westeurope")

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from backups.backup import backup_start
 from backups.ingest import wedding_import
 from backups.models import AuditEvent, BackupPolicy
+from backups.tasks import backup_start
 from providers.models import Provider
 from tests.factories import make_provider
 from tests.weddings import wedding_folder

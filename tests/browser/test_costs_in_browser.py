@@ -4,7 +4,7 @@ import django_rq
 import pytest
 from django.contrib.auth import get_user_model
 
-from backups.backup import backup_start
+from backups.tasks import backup_start
 from costs.models import CostSnapshot, Optimization
 from costs.proposals import optimizations_refresh
 from costs.snapshots import cost_snapshot_take

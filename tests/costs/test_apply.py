@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from backups.backup import asset_gaps, backup_start
 from backups.ingest import wedding_import
 from backups.models import BackupJob, BackupPolicy, Replica
-from costs.apply import optimization_apply, optimization_step, optimizations_apply_all
+from backups.planning import asset_gaps
+from backups.tasks import backup_start
+from costs.apply import optimization_step
 from costs.models import Optimization
+from costs.tasks import optimization_apply, optimizations_apply_all
 from tests.factories import make_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)

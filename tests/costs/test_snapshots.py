@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from backups.models import Replica
-from costs.model import costs_summary
+from costs.costing import costs_summary
 from costs.models import CostSnapshot
 from costs.snapshots import cost_history, cost_latest, cost_snapshot_take, snapshots_prune
 from tests.factories import make_asset, make_provider, make_wedding

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from backups.backup import backup_start
 from backups.ingest import wedding_import
 from backups.models import BackupJob, Replica
 from backups.restore import wedding_restore
+from backups.tasks import backup_start
 from providers.localservers.gcs_emulator import gcs_client
 from providers.localservers.seaweedfs import s3_client
 from tests.fixtures.azure import azure_service

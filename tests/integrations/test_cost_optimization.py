@@ -10,15 +10,17 @@ from decimal import Decimal
 
 import pytest
 
-from backups.backup import asset_gaps, backup_start
 from backups.models import Asset, BackupJob, Replica, Wedding
 from backups.placement import provider_states, rules_for
+from backups.planning import asset_gaps
 from backups.protection import Copy, protection_gap
-from costs.apply import optimization_apply, optimization_step
-from costs.model import costs_by_group, costs_summary, fleet_state, rules_by_plan
+from backups.tasks import backup_start
+from costs.apply import optimization_step
+from costs.costing import costs_by_group, costs_summary, fleet_state, rules_by_plan
 from costs.models import Optimization
 from costs.optimizer import optimise
 from costs.proposals import optimizations_refresh
+from costs.tasks import optimization_apply
 from costs.versions import current_catalog
 from providers.localservers.seaweedfs import s3_client
 from providers.models import Provider

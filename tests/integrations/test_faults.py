@@ -23,11 +23,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from backups import backup
-from backups.backup import asset_gaps, backup_start
+from backups import batches
 from backups.ingest import wedding_import
 from backups.layout import object_key, wedding_prefix
 from backups.models import BackupJob, Replica, Wedding
+from backups.planning import asset_gaps
+from backups.tasks import backup_start
 from backups.verify import wedding_verify
 from providers.breaker import DEFAULT_PREFIX
 from providers.localservers.azurite import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
@@ -449,7 +450,7 @@ def test_revoked_credentials_mid_job_fail_permanently_reroute_and_raise_one_even
     tmp_path, fleet, servers, run_workers, settings, monkeypatch
 ):
     settings.WEDBACKUP_BREAKER_FAILURES = 2
-    monkeypatch.setattr(backup, "BATCH_SIZE", 2)
+    monkeypatch.setattr(batches, "BATCH_SIZE", 2)
     wedding = import_wedding(tmp_path, photos=6, video_bytes=200_000)
     s3 = fleet["s3"]
 

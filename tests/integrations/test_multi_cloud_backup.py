@@ -6,11 +6,11 @@ import uuid
 import pytest
 from django.core import mail
 
-from backups import backup
-from backups.backup import backup_start
+from backups import batches
 from backups.ingest import wedding_import
 from backups.layout import object_key
 from backups.models import BackupJob, Replica
+from backups.tasks import backup_start
 from providers.health import health_check_all
 from providers.localservers.azurite import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
 from providers.models import FailoverEvent, Provider
@@ -43,7 +43,7 @@ def test_an_s3_outage_mid_backup_fails_over_and_repair_restores_the_placement(
     settings.WEDBACKUP_NOTIFY_EMAILS = ["ops@example.com"]
     settings.WEDBACKUP_BREAKER_FAILURES = 2
     settings.WEDBACKUP_BREAKER_COOLDOWN = 0
-    monkeypatch.setattr(backup, "BATCH_SIZE", 2)
+    monkeypatch.setattr(batches, "BATCH_SIZE", 2)
     source = wedding_folder(tmp_path / "source", photos=6, video_bytes=200_000)
     wedding = wedding_import(path=source, couple="Ana & Ben", date=dt.date(2026, 3, 1), country="US").wedding
     assets = list(wedding.assets.all())

@@ -6,10 +6,10 @@ import logging
 import pytest
 from django.core import mail
 
-from backups.backup import backup_start
+from backups.failover import provider_mark_down
 from backups.ingest import wedding_import
 from backups.models import AuditEvent, BackupJob, Replica
-from providers.failover import provider_mark_down
+from backups.tasks import backup_start
 from providers.models import FailoverEvent, ProviderHealthCheck
 from tests.weddings import wedding_folder
 

@@ -6,10 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from backups.models import AuditEvent, BackupJob, Replica
-from backups.routing import ProviderState, Rules, WeddingTraits
-from providers.breaker import CLOSED, OPEN, breaker_record
-from providers.failover import (
+from backups.failover import (
     DEFAULT_THROUGHPUT,
     REDIRECTED,
     alternates_for,
@@ -20,6 +17,9 @@ from providers.failover import (
     provider_mark_up,
     provider_probe_now,
 )
+from backups.models import AuditEvent, BackupJob, Replica
+from backups.routing import ProviderState, Rules, WeddingTraits
+from providers.breaker import CLOSED, OPEN, breaker_record
 from providers.models import FailoverEvent, Provider
 from tests.factories import make_asset, make_provider, make_wedding
 

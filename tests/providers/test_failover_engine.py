@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from backups.backup import asset_gaps, backup_start
 from backups.ingest import wedding_import
 from backups.models import BackupJob, BackupPolicy, Replica
+from backups.planning import asset_gaps
 from backups.repair import repair_prune_temporaries
+from backups.tasks import backup_start
 from providers.health import health_check_all
 from providers.models import FailoverEvent, Provider
 from tests.factories import make_provider

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.models import Wedding
+
 
 def emit(command: BaseCommand, data: dict[str, Any], *, as_json: bool, lines: list[str]) -> None:
     if as_json:
@@ -18,8 +20,6 @@ def emit(command: BaseCommand, data: dict[str, Any], *, as_json: bool, lines: li
 
 def wedding_or_error(wedding_id: int):
     """The wedding, or a CommandError a person understands."""
-    from backups.models import Wedding
-
     try:
         return Wedding.objects.get(pk=wedding_id)
     except Wedding.DoesNotExist:

@@ -3,8 +3,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from backups.backup import backup_start
 from backups.models import BackupJob
+from backups.tasks import backup_start
 
 from ._output import emit, wedding_or_error
 

@@ -3,8 +3,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.models import Wedding
-from costs.apply import optimization_apply
 from costs.proposals import optimizations_refresh
+from costs.tasks import optimization_apply
 
 
 class Command(BaseCommand):

@@ -1,17 +1,14 @@
-"""Compression and dedup proposals, priced on the placement the optimiser chose (pure)."""
+"""Advisory proposals: compression and dedup, priced on the placement the optimiser chose (pure). Advisory:
+restores cannot read compressed or shared objects yet, so they are shown with why, never applied."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from costs.catalog import Catalog
 from costs.pricing import Infeasible, one_off_move_cost, payback_months
 
-from .fleet import PINNED_BAND, Cohort, CopyGroup, Fleet, storage_monthly, usage_for
-
-if TYPE_CHECKING:
-    from .optimizer import Proposal
+from .fleet import PINNED_BAND, Cohort, CopyGroup, Fleet, Proposal, storage_monthly, usage_for
 
 # Formats that are already compressed (JPEG, HEIC, MP4, MOV) gain nothing; these may.
 COMPRESSIBLE_KINDS = ("document", "raw_photo")
@@ -32,8 +29,6 @@ def compression_proposal(fleet: Fleet, catalog: Catalog, wedding_id: int, after:
     """Store compressible kinds compressed, at the ratio measured on a sample of their real bytes.
 
     Every copy stays where it is (same providers, classes, count), so the policy is untouched."""
-    from .optimizer import Proposal
-
     current = new = one_off = Decimal(0)
     changes = []
     for cohort, groups in after:
@@ -68,8 +63,6 @@ def dedup_proposal(fleet: Fleet, catalog: Catalog, wedding_id: int, after: list[
     """Identical sha256 within one wedding: keep one stored object (with all its copies) per content.
 
     Priced at the wedding's average storage cost per byte-copy after the placement changes."""
-    from .optimizer import Proposal
-
     if not duplicate or not duplicate[1]:
         return None
     objects, size = duplicate

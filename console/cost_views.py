@@ -6,10 +6,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from costs import charts, queries
+from costs.models import Optimization
+from costs.tasks import optimization_apply as apply
+from costs.tasks import optimizations_apply_all as apply_all
 from wedbackup.web import staff_post, staff_required
-
-from . import charts, queries
-from .models import Optimization
 
 
 @staff_required
@@ -31,8 +32,6 @@ def costs(request: HttpRequest) -> HttpResponse:
 
 @staff_post
 def optimization_apply(request: HttpRequest, pk: int) -> HttpResponse:
-    from .apply import optimization_apply as apply
-
     optimization = get_object_or_404(Optimization, pk=pk)
     job = apply(optimization=optimization, by=request.user)
     if job is None:
@@ -46,8 +45,6 @@ def optimization_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_post
 def optimizations_apply_all(request: HttpRequest) -> HttpResponse:
-    from .apply import optimizations_apply_all as apply_all
-
     jobs = apply_all(by=request.user)
     messages.success(request, f"{len(jobs)} apply job{'s' if len(jobs) != 1 else ''} queued.")
     return redirect("costs:index")

@@ -1,32 +1,31 @@
 """Failover: one event per outage, queued work released and redirected, stakeholders told once; staff actions.
 
-Where redirected work lands is the engine's business (routing never picks a provider that does not
-accept work); this module releases what was waiting for the provider, starts a round for every wedding
-that had work or copies on it (wedding-day-critical first), and records the outcome when it ends.
+Where redirected work lands is routing's business (it never picks a provider that does not accept work, and
+scores the alternates like any placement); this module releases what was waiting for the provider, starts a
+round for every wedding that had work or copies on it (wedding-day-critical first), and records the outcome
+when it ends. It learns of breakers opening and closing through ``providers.signals`` (receivers connected in
+``BackupsConfig.ready``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Avg, Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from backups.models import Asset, AuditEvent, BackupJob, Replica, Wedding
-from backups.routing import AssetTraits, ProviderState, Rules, WeddingTraits, _wishes
-from wedbackup.periodic import fleet_health_soon
+from providers.breaker import breaker_store
+from providers.health import provider_probe
+from providers.models import FailoverEvent, Provider, ProviderHealthCheck
 
-from .breaker import breaker_store
-from .health import provider_probe
-from .models import FailoverEvent, Provider, ProviderHealthCheck
-from .residency import region_allowed
+from .models import Asset, AuditEvent, BackupJob, Replica, Wedding
+from .snapshots import fleet_health_soon
+from .tasks import backup_start
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -34,95 +33,8 @@ if TYPE_CHECKING:
     Actor = AbstractBaseUser | str | None  # a staff user, a label such as "cli:alice", or None for the system
 
 log = logging.getLogger(__name__)
-REDIRECTED = "provider down: redirected"
 IN_FLIGHT = (Replica.Status.PLANNED, Replica.Status.UPLOADING)
 DEFAULT_THROUGHPUT = 10 * 1024 * 1024  # bytes/s when too little was measured recently
-WEIGHTS = {"health": 0.3, "latency": 0.15, "capacity": 0.1, "price": 0.15, "fit": 0.3}
-SAME_VENDOR_PENALTY = 0.1  # another region of the failed vendor may share a vendor-wide outage
-NEW_VENDOR_BONUS = 0.1
-COMFORTABLE_FREE_BYTES = 1 << 40
-
-
-# -- choosing alternates (pure) ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Alternate:
-    provider_id: int
-    name: str
-    kind: str
-    region: str
-    score: float
-    reasons: tuple[str, ...]
-
-
-def alternates_for(
-    provider_states: Iterable[ProviderState],
-    failed: ProviderState | int,
-    wedding_traits: WeddingTraits,
-    rules: Rules,
-    top: int = 3,
-    *,
-    holders: Iterable[int] = (),
-    latency_ms: dict[int, float] | None = None,
-    asset: AssetTraits | None = None,
-) -> list[Alternate]:
-    """The best ``top`` providers to take over from ``failed`` for one wedding (or one asset), best first.
-
-    Never proposes a provider outside the wedding's residency zone (when enforced), one that does not
-    accept work or lacks room, one that already holds the copy (``holders``), or one that would leave
-    the holders plus it on fewer vendors than the policy's distinct-provider rule asks for.
-    """
-    states = list(provider_states)
-    failed_id = failed if isinstance(failed, int) else failed.id
-    failed_kind = next((s.kind for s in states if s.id == failed_id), None)
-    holder_ids = set(holders) - {failed_id}
-    holder_kinds = {s.kind for s in states if s.id in holder_ids}
-    size = asset.size if asset else 0
-    candidates = [
-        s for s in states
-        if s.id != failed_id and s.id not in holder_ids and s.accepts_work
-        and (s.free_bytes is None or s.free_bytes >= size)
-        and (not rules.enforce_residency or region_allowed(wedding_traits.zone, s.zone))
-    ]
-    if holder_ids and len(holder_kinds) < rules.min_distinct_providers:
-        candidates = [s for s in candidates if s.kind not in holder_kinds]
-    if not candidates:
-        return []
-    prices = {s.id: float(s.price(s.class_or_default(None))) for s in candidates}
-    cheapest, dearest = min(prices.values()), max(prices.values())
-    wishes = _wishes(wedding_traits, asset or AssetTraits("photo", 0))
-    latency_ms = latency_ms or {}
-    scored = []
-    for s in candidates:
-        reasons = [f"health {s.health:.0%}"]
-        ms = latency_ms.get(s.id)
-        latency = 0.5 if ms is None else 1 / (1 + ms / 1000)
-        if ms is not None:
-            reasons.append(f"latency {ms:.0f} ms")
-        capacity = 1.0 if s.free_bytes is None else min(1.0, s.free_bytes / COMFORTABLE_FREE_BYTES)
-        if s.free_bytes is not None:
-            reasons.append(f"{s.free_bytes / 1e9:.0f} GB free")
-        price = 1.0 if dearest == cheapest else (dearest - prices[s.id]) / (dearest - cheapest)
-        reasons.append(f"${prices[s.id]:.4f}/GB-month")
-        fits = [w.reason for w in wishes if s.kind in w.kinds and (not w.region_zone or s.zone == w.region_zone)]
-        reasons.extend(f"fits: {r}" for r in fits)
-        score = (WEIGHTS["health"] * s.health + WEIGHTS["latency"] * latency + WEIGHTS["capacity"] * capacity
-                 + WEIGHTS["price"] * price + WEIGHTS["fit"] * bool(fits))
-        if s.kind == failed_kind:
-            score -= SAME_VENDOR_PENALTY
-            reasons.append("same vendor as the failed provider: may share its outage")
-        if holder_ids and s.kind not in holder_kinds:
-            score += NEW_VENDOR_BONUS
-            reasons.append("adds a vendor")
-        scored.append(Alternate(s.id, s.name, s.kind, s.region, round(score, 4), tuple(reasons)))
-    return sorted(scored, key=lambda a: (-a.score, a.name))[:top]
-
-
-def recent_latencies(*, hours: float = 1.0) -> dict[int, float]:
-    """Provider id -> mean latency of its successful probes in the last hours, for ``alternates_for``."""
-    since = timezone.now() - dt.timedelta(hours=hours)
-    rows = (ProviderHealthCheck.objects.filter(ok=True, checked_at__gte=since, latency_ms__isnull=False)
-            .values("provider_id").annotate(ms=Avg("latency_ms")))
-    return {r["provider_id"]: r["ms"] for r in rows}
 
 
 # -- estimates ------------------------------------------------------------------------------------------
@@ -150,8 +62,6 @@ def _urgency(wedding: Wedding) -> tuple:
 
 def failover_begin(*, provider: Provider, trigger: str, reason: str) -> FailoverEvent:
     """Start (or join) the provider's outage: release its queued work and start a round per affected wedding."""
-    from backups.backup import backup_start
-
     with transaction.atomic():
         Provider.objects.select_for_update().filter(pk=provider.pk).first()  # one event per outage
         event = FailoverEvent.objects.filter(provider=provider, resolved_at__isnull=True).first()
@@ -162,7 +72,8 @@ def failover_begin(*, provider: Provider, trigger: str, reason: str) -> Failover
         weddings = sorted(Wedding.objects.filter(pk__in=Asset.objects.filter(held).values("wedding_id")),
                           key=_urgency)
         released = Replica.objects.filter(provider=provider, status__in=IN_FLIGHT).update(
-            status=Replica.Status.FAILED, last_error=REDIRECTED, permanent_failure=False, updated=timezone.now())
+            status=Replica.Status.FAILED, last_error=Replica.REDIRECTED, permanent_failure=False,
+            updated=timezone.now())
         queued = Replica.objects.filter(status__in=IN_FLIGHT).exclude(provider=provider).aggregate(
             total=Sum("asset__size"))["total"] or 0
         throughput = measured_throughput()
@@ -188,8 +99,6 @@ def failover_begin(*, provider: Provider, trigger: str, reason: str) -> Failover
 
 def failover_end(*, provider: Provider) -> FailoverEvent | None:
     """Resolve the provider's open event: record where the work went and start repair for its weddings."""
-    from backups.backup import backup_start
-
     with transaction.atomic():
         Provider.objects.select_for_update().filter(pk=provider.pk).first()
         event = FailoverEvent.objects.filter(provider=provider, resolved_at__isnull=True).first()
@@ -314,3 +223,36 @@ def provider_probe_now(*, provider: Provider, by: Actor) -> ProviderHealthCheck:
            details={"ok": check.ok, "latency_ms": check.latency_ms, "error": check.error[:500],
                     "status": provider.status})
     return check
+
+
+# -- receivers of providers.signals (connected in BackupsConfig.ready) ------------------------------------------
+def on_breaker_opened(*, provider: Provider, reason: str, **_) -> None:
+    try:
+        failover_begin(provider=provider, trigger=FailoverEvent.Trigger.AUTOMATIC, reason=reason)
+    except Exception:  # the breaker has already moved; the next health round reconciles what failed here
+        log.exception("failover handling for %s failed", provider.name)
+
+
+def on_breaker_closed(*, provider: Provider, **_) -> None:
+    if provider.status == Provider.Status.DRAINING:  # staff drained it: only staff bring it back
+        return
+    try:
+        failover_end(provider=provider)
+    except Exception:
+        log.exception("failover handling for %s failed", provider.name)
+
+
+def failover_reconcile(*, providers: list[Provider], open_ids: set[int], closed_ids: set[int], **_) -> None:
+    """After a health round: an open breaker without an open event begins one, a closed breaker with one ends
+    it (unless staff drained the provider), and stakeholders not yet told are told."""
+    store = breaker_store()
+    open_events = set(FailoverEvent.objects.filter(resolved_at__isnull=True).values_list("provider_id", flat=True))
+    for p in providers:
+        p.refresh_from_db(fields=["status"])
+        if p.pk in open_ids and p.pk not in open_events:
+            failover_begin(provider=p, trigger=FailoverEvent.Trigger.AUTOMATIC,
+                           reason=f"circuit open: {store.get(p.pk).last_error or 'repeated failures'}")
+        elif p.pk in closed_ids and p.pk in open_events and p.status != Provider.Status.DRAINING:
+            failover_end(provider=p)
+    for event in FailoverEvent.objects.filter(resolved_at__isnull=True, notified_at__isnull=True):
+        failover_notify(event=event)

@@ -1,51 +1,25 @@
-"""Console pages for the fleet and for weddings. Each view parses input, calls one function, renders."""
+"""Console pages for weddings. Each view parses input, calls one function, renders."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
+from backups import charts, queries
+from backups.forms import ImportForm, RestoreForm
+from backups.models import Plan, Wedding
+from backups.restore import wedding_zip
+from backups.tasks import backup_start, import_start, restore_start, verify_start
+from backups.zipdownload import discard, zip_response
 from providers.residency import ZONES
 from wedbackup.web import staff_post, staff_required
 
-from . import charts, queries
-from .forms import ImportForm, RestoreForm
-from .models import Plan, Wedding
+from . import queries as console_queries
 
 STATUSES = [("protected", "Protected"), ("at-risk", "At risk")]
 SORTS = [("date", "Newest first"), ("oldest", "Oldest first"), ("couple", "Couple"), ("bytes", "Largest"),
          ("copies", "Fewest copies"), ("risk", "Most at risk")]
-
-
-@staff_required
-def overview(request: HttpRequest) -> HttpResponse:
-    context = queries.overview()
-    context["charts"] = [
-        {"id": "chart-protection", "figure": charts.protection_figure(context["summary"])},
-        {"id": "chart-replicas", "figure": charts.replicas_per_provider_figure(context["providers"])},
-    ]
-    if context["costs"]:
-        from costs.charts import now_vs_optimised_figure
-
-        context["charts"].append({"id": "chart-costs", "figure": now_vs_optimised_figure(context["costs"])})
-    return render(request, "backups/overview.html", context)
-
-
-@staff_post
-def snapshots_refresh(request: HttpRequest) -> HttpResponse:
-    """Recompute the stored protection and cost figures now, in a worker."""
-    import django_rq
-
-    queue = django_rq.get_queue("bulk", commit_mode="auto")  # nothing to wait for: no rows are written here
-    queue.enqueue("wedbackup.periodic.snapshots_refresh", costs=True, job_timeout=3600)
-    messages.success(request, "Refreshing protection and cost figures; reload in a minute.")
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("backups:overview")
-    return redirect(target)
 
 
 @staff_required
@@ -63,8 +37,6 @@ def wedding_list(request: HttpRequest) -> HttpResponse:
 
 @staff_post
 def wedding_import(request: HttpRequest) -> HttpResponse:
-    from .ingest import import_start
-
     form = ImportForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
@@ -78,7 +50,7 @@ def wedding_import(request: HttpRequest) -> HttpResponse:
 @staff_required
 def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
     wedding = get_object_or_404(Wedding, slug=slug)
-    context = queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1))
+    context = console_queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1))
     context["charts"] = [{"id": "chart-distribution", "figure": charts.distribution_figure(context["distribution"])}]
     context["restore_form"] = RestoreForm()
     return render(request, "backups/wedding_detail.html", context)
@@ -86,8 +58,6 @@ def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @staff_post
 def wedding_backup(request: HttpRequest, slug: str) -> HttpResponse:
-    from .backup import backup_start
-
     job = backup_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
     messages.success(request, f"Backup job #{job.pk} queued.")
     return redirect("backups:wedding", slug=slug)
@@ -95,8 +65,6 @@ def wedding_backup(request: HttpRequest, slug: str) -> HttpResponse:
 
 @staff_post
 def wedding_verify(request: HttpRequest, slug: str) -> HttpResponse:
-    from .verify import verify_start
-
     job = verify_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
     messages.success(request, f"Verify job #{job.pk} queued.")
     return redirect("backups:wedding", slug=slug)
@@ -105,8 +73,6 @@ def wedding_verify(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_post
 def wedding_restore_to(request: HttpRequest, slug: str) -> HttpResponse:
     """Restore into a folder on the server, as a job the wedding page shows with its progress."""
-    from .restore import restore_start
-
     wedding = get_object_or_404(Wedding, slug=slug)
     form = RestoreForm(request.POST)
     if not form.is_valid():
@@ -122,15 +88,11 @@ def wedding_restore_to(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_post
 def wedding_restore(request: HttpRequest, slug: str) -> HttpResponse:
     """Restore every file into a zip and send it; the temporary folder goes when the download ends."""
-    from .restore import wedding_zip
-    from .zipdownload import discard, zip_response
-
     wedding = get_object_or_404(Wedding, slug=slug)
-    result = wedding_zip(wedding)
-    path, report = result if isinstance(result, tuple) else (result, None)
-    if report is not None and report.failed and not report.restored:
+    path, report = wedding_zip(wedding)
+    if report.failed and not report.restored:
         discard(path)
         messages.error(request, f"Restore failed for all {len(report.failed)} files: "
                                 f"{next(iter(report.failed.values()))}")
         return redirect("backups:wedding", slug=slug)
-    return zip_response(path, f"{wedding.slug}.zip", failed=len(report.failed) if report else 0)
+    return zip_response(path, f"{wedding.slug}.zip", failed=len(report.failed))

@@ -3,7 +3,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from providers.failover import provider_mark_down, provider_mark_up
+from backups.failover import provider_mark_down, provider_mark_up
 from providers.models import Provider
 
 

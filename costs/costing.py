@@ -25,6 +25,7 @@ from providers.models import Provider
 
 from .fleet import PINNED_BAND, Cohort, CopyGroup, Fleet, ProviderInfo, storage_monthly
 from .models import AccessRecord
+from .optimizer import optimise
 from .versions import current_catalog
 
 ACCESS_WINDOW_DAYS = 90
@@ -33,6 +34,12 @@ ACCESS_WINDOW_DAYS = 90
 def access_record(*, wedding: Wedding, kind: str, bytes: int, asset_kind: str = "") -> AccessRecord:
     """Record a restore, download or preview, so the optimiser keeps looked-at weddings warm."""
     return AccessRecord.objects.create(wedding=wedding, kind=kind, bytes=bytes, asset_kind=asset_kind)
+
+
+def access_on_read(*, wedding: Wedding, kind: str, bytes: int, **_) -> None:
+    """Receiver of ``backups.signals.wedding_read``."""
+    if bytes:
+        access_record(wedding=wedding, kind=kind, bytes=bytes)
 
 
 def thresholds(catalog: Catalog) -> tuple[int, ...]:
@@ -160,8 +167,6 @@ def costs_by_group(catalog: Catalog, fleet: Fleet) -> dict[tuple[int, str], Deci
 
 def costs_summary(*, wedding_ids: list[int] | None = None) -> dict:
     """What the console's cost page shows: now, after every offered proposal, and where the money goes."""
-    from .optimizer import optimise
-
     catalog = current_catalog()
     fleet = fleet_state(catalog=catalog, wedding_ids=wedding_ids)
     by_group = costs_by_group(catalog, fleet)

@@ -1,5 +1,4 @@
 from django.core.management.base import BaseCommand
-
 from wedbackup.periodic import schedule_all, snapshots_refresh
 
 from ._output import emit

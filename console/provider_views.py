@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from backups.failover import provider_mark_down, provider_mark_up, provider_probe_now
+from backups.snapshots import fleet_refreshed_at
+from providers import charts, queries
+from providers.models import Provider
 from wedbackup.web import staff_required
 
-from . import charts, queries
-from .models import Provider
-
-# action in the URL -> (function in providers.failover, button label, what it does)
+# action in the URL -> (function in backups.failover, button label, what it does)
 ACTIONS = {
-    "mark-down": ("provider_mark_down", "Mark down", "Stop sending work here and redirect queued work to others."),
-    "mark-up": ("provider_mark_up", "Mark up", "Let this provider take work again."),
-    "probe": ("provider_probe_now", "Probe now", "Run a health probe against this provider now."),
+    "mark-down": (provider_mark_down, "Mark down", "Stop sending work here and redirect queued work to others."),
+    "mark-up": (provider_mark_up, "Mark up", "Let this provider take work again."),
+    "probe": (provider_probe_now, "Probe now", "Run a health probe against this provider now."),
 }
 
 
 @staff_required
 def provider_list(request: HttpRequest) -> HttpResponse:
-    from backups.snapshots import fleet_refreshed_at
-
     return render(request, "providers/provider_list.html", {"providers": list(queries.providers_with_usage()),
                                                             "as_of": fleet_refreshed_at()})
 
@@ -53,12 +50,12 @@ def provider_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         provider = Provider.objects.get(pk=pk)
     except Provider.DoesNotExist:
         raise Http404("No such provider") from None
-    func_name, label, explanation = ACTIONS[action]
+    func, label, explanation = ACTIONS[action]
     if request.method != "POST":
         return render(request, "providers/confirm.html",
                       {"provider": provider, "action": action, "label": label, "explanation": explanation})
     extra = {"reason": request.POST.get("reason", "").strip()[:500]} if action == "mark-down" else {}
-    getattr(importlib.import_module("providers.failover"), func_name)(provider=provider, by=request.user, **extra)
+    func(provider=provider, by=request.user, **extra)
     provider.refresh_from_db(fields=["status"])
     messages.success(request, f"{label}: {provider.name} is now {provider.status}.")
     return redirect("providers:detail", pk=provider.pk)

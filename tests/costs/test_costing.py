@@ -10,7 +10,7 @@ import pytest
 
 from backups.models import Replica
 from costs.catalog import default_catalog
-from costs.model import access_record, costs_summary, duplicates, fleet_state, thresholds
+from costs.costing import access_record, costs_summary, duplicates, fleet_state, thresholds
 from costs.pricing import StorageUsage, monthly_storage_cost
 from tests.factories import make_asset, make_provider, make_wedding
 

@@ -8,11 +8,11 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
-
-from backups.backup import backup_start
-from backups.demo import demo_providers_apply, demo_user_ensure, demo_wedding_ensure
-from providers.localservers.fleet import fleet_start
 from wedbackup.periodic import schedule_all
+
+from backups.demo import demo_providers_apply, demo_user_ensure, demo_wedding_ensure
+from backups.tasks import backup_start
+from providers.localservers.fleet import fleet_start
 
 
 def _interrupt(signum, frame):

@@ -1,0 +1,7 @@
+"""What the backups layer tells the layers above it (receivers connected in their ``AppConfig.ready``)."""
+
+from django.dispatch import Signal
+
+# A wedding's files were read back for a person (a restore, a download); kwargs: wedding, kind, bytes.
+# The cost model counts it as access: read data is not cold data.
+wedding_read = Signal()

@@ -1,0 +1,39 @@
+"""The recurring jobs, on rq's own cron scheduler: ``manage.py rqcron console.cron`` (one process per
+deployment; ``make run`` starts it). Each job is enqueued on its queue at its interval, and expires unstarted
+after one interval (``ttl``), so a backlog never piles up probes or refreshes behind slow workers. rq keeps
+each job's history; django-rq's views show it. Intervals come from the settings when this module is loaded.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rq import cron
+
+from costs.snapshots import cost_snapshot_take
+from providers.health import health_tick, probe_timeout
+
+from .tasks import cost_snapshot_interval, snapshots_refresh
+
+
+def snapshot_interval() -> int:
+    return int(getattr(settings, "WEDBACKUP_SNAPSHOT_INTERVAL", 300))
+
+
+def health_interval() -> int:
+    return int(getattr(settings, "WEDBACKUP_HEALTH_INTERVAL", 30))
+
+
+def jobs_register() -> None:
+    """Register every recurring job with ``rq.cron`` (what the scheduler loads from this module)."""
+    health = health_interval()
+    cron.register(health_tick, settings.WEDBACKUP_HEALTH_QUEUE, interval=health, ttl=health,
+                  job_timeout=int(probe_timeout()) + 120, result_ttl=10 * health, name="health-probes")
+    every = snapshot_interval()
+    cron.register(snapshots_refresh, "bulk", kwargs={"costs": False}, interval=every, ttl=every, job_timeout=3600,
+                  result_ttl=10 * every, name="fleet-snapshots")
+    hourly = cost_snapshot_interval()
+    cron.register(cost_snapshot_take, "bulk", interval=hourly, ttl=hourly, job_timeout=3600, result_ttl=10 * hourly,
+                  name="cost-snapshot")
+
+
+jobs_register()

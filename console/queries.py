@@ -1,0 +1,52 @@
+"""The console's selectors for pages that show more than one app: the overview and the wedding page."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+
+from backups.models import Plan, Replica, Wedding
+from backups.queries import (
+    REPLICAS_PER_PAGE,
+    active_jobs,
+    asset_health,
+    policy_rules,
+    protection_summary,
+    wedding_distribution,
+)
+from backups.snapshots import fleet_summary
+from costs.models import Optimization
+from costs.snapshots import cost_latest
+from providers.queries import providers_with_usage
+
+
+def overview() -> dict:
+    """The overview page: protection, providers (tiles and replicas chart), running jobs, monthly cost."""
+    return {
+        "summary": fleet_summary(),
+        "weddings_total": Wedding.objects.count(),
+        "providers": list(providers_with_usage()),
+        "jobs": active_jobs(),
+        "costs": cost_latest(),
+    }
+
+
+def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1) -> dict:
+    """Everything the wedding page shows; a fixed number of queries whatever the wedding's size."""
+    rules = policy_rules()
+    replicas = (
+        Replica.objects.filter(asset__wedding=wedding)
+        .select_related("asset", "provider")
+        .order_by("asset__relative_path", "provider__name")
+    )
+    return {
+        "wedding": wedding,
+        "rules": rules[wedding.plan] if wedding.plan in rules else rules[Plan.STANDARD],
+        "summary": protection_summary(rules, Wedding.objects.filter(pk=wedding.pk)),
+        "at_risk_assets": list(
+            asset_health(rules).filter(wedding=wedding, at_risk=True).order_by("relative_path")[:20]
+        ),
+        "distribution": wedding_distribution(wedding),
+        "replicas": Paginator(replicas, REPLICAS_PER_PAGE).get_page(replica_page),
+        "jobs": list(wedding.jobs.select_related("requested_by")[:20]),
+        "optimizations": list(Optimization.objects.filter(wedding=wedding).select_related("applied_by")[:10]),
+    }

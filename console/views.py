@@ -1,0 +1,73 @@
+"""Console pages for the whole fleet: the overview, "Refresh now", and jobs (queues, progress, retry)."""
+
+from __future__ import annotations
+
+import django_rq
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from backups import charts
+from backups import queries as backup_queries
+from backups.models import BackupJob
+from backups.tasks import backup_start, verify_start
+from costs.charts import now_vs_optimised_figure
+from wedbackup.web import staff_post, staff_required
+
+from . import queries
+from .tasks import snapshots_refresh as snapshots_refresh_job
+
+
+@staff_required
+def overview(request: HttpRequest) -> HttpResponse:
+    context = queries.overview()
+    context["charts"] = [
+        {"id": "chart-protection", "figure": charts.protection_figure(context["summary"])},
+        {"id": "chart-replicas", "figure": charts.replicas_per_provider_figure(context["providers"])},
+    ]
+    if context["costs"]:
+        context["charts"].append({"id": "chart-costs", "figure": now_vs_optimised_figure(context["costs"])})
+    return render(request, "backups/overview.html", context)
+
+
+@staff_post
+def snapshots_refresh(request: HttpRequest) -> HttpResponse:
+    """Recompute the stored protection and cost figures now, in a worker."""
+    queue = django_rq.get_queue("bulk", commit_mode="auto")  # nothing to wait for: no rows are written here
+    queue.enqueue(snapshots_refresh_job, costs=True, job_timeout=3600)
+    messages.success(request, "Refreshing protection and cost figures; reload in a minute.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("backups:overview")
+    return redirect(target)
+
+
+# Jobs a person may run again from the jobs page (the engine is idempotent: done work is skipped).
+RETRYABLE = (BackupJob.Kind.BACKUP, BackupJob.Kind.REPAIR, BackupJob.Kind.VERIFY)
+
+
+@staff_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "backups/jobs.html", backup_queries.jobs_page())
+
+
+@staff_required
+def job_json(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(backup_queries.job_status(get_object_or_404(BackupJob, pk=pk)))
+
+
+@staff_post
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run the job's action again for its wedding (the engine is idempotent: done work is skipped)."""
+    job = get_object_or_404(BackupJob.objects.select_related("wedding"), pk=pk)
+    if job.wedding is None or job.kind not in RETRYABLE:
+        messages.error(request, f"A {job.kind} job without a wedding cannot be retried from here.")
+        return redirect("backups:jobs")
+    if job.kind == BackupJob.Kind.VERIFY:
+        new = verify_start(wedding=job.wedding, requested_by=request.user)
+    else:
+        new = backup_start(wedding=job.wedding, requested_by=request.user, kind=job.kind)
+    messages.success(request, f"Job #{new.pk} queued to retry #{job.pk}.")
+    return redirect("backups:jobs")

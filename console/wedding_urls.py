@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views, wedding_views
+
+app_name = "backups"  # the URL names predate the console app: {% url 'backups:wedding' %} and so on
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("refresh/", views.snapshots_refresh, name="snapshots_refresh"),
+    path("weddings/", wedding_views.wedding_list, name="weddings"),
+    path("weddings/import/", wedding_views.wedding_import, name="wedding_import"),
+    path("weddings/<slug:slug>/", wedding_views.wedding_detail, name="wedding"),
+    path("weddings/<slug:slug>/backup/", wedding_views.wedding_backup, name="wedding_backup"),
+    path("weddings/<slug:slug>/verify/", wedding_views.wedding_verify, name="wedding_verify"),
+    path("weddings/<slug:slug>/restore/", wedding_views.wedding_restore, name="wedding_restore"),
+    path("weddings/<slug:slug>/restore-to/", wedding_views.wedding_restore_to, name="wedding_restore_to"),
+    path("jobs/", views.job_list, name="jobs"),
+    path("jobs/<int:pk>.json", views.job_json, name="job_json"),
+    path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+]
