@@ -11,14 +11,7 @@ pytest_plugins = [
     "tests.fixtures.clouds",
 ]
 
-
-import os  # noqa: E402
-
 import pytest  # noqa: E402
-
-# Worker processes the tests start must not schedule the recurring probe and snapshot jobs on their own
-# (wedbackup.worker): tests that want them schedule them explicitly.
-os.environ.setdefault("WEDBACKUP_WORKER_SCHEDULES", "0")
 
 
 @pytest.fixture

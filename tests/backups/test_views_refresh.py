@@ -14,7 +14,7 @@ def queued(queue_name="bulk") -> list[str]:
 def test_it_queues_a_full_refresh_and_returns_to_the_page(staff_client, rq_queues):
     response = staff_client.post(URL, {"next": "/costs/?page=2"})
     assert response.status_code == 302 and response["Location"] == "/costs/?page=2"
-    assert queued() == ["wedbackup.periodic.snapshots_refresh"]
+    assert queued() == ["console.tasks.snapshots_refresh"]
     job = django_rq.get_queue("bulk").fetch_job(django_rq.get_queue("bulk").get_job_ids()[0])
     assert job.kwargs == {"costs": True}
 

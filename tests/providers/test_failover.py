@@ -1,15 +1,12 @@
-"""Failover: staff actions and their audit trail, one event and one e-mail per outage, released work, alternates."""
+"""Failover: staff actions and their audit trail, one event and one e-mail per outage, released work."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from backups.failover import (
     DEFAULT_THROUGHPUT,
-    REDIRECTED,
-    alternates_for,
     estimate_seconds,
     failover_begin,
     failover_end,
@@ -18,7 +15,6 @@ from backups.failover import (
     provider_probe_now,
 )
 from backups.models import AuditEvent, BackupJob, Replica
-from backups.routing import ProviderState, Rules, WeddingTraits
 from providers.breaker import CLOSED, OPEN, breaker_record
 from providers.models import FailoverEvent, Provider
 from tests.factories import make_asset, make_provider, make_wedding
@@ -147,7 +143,7 @@ def test_queued_work_is_released_and_every_affected_wedding_gets_a_round(folder_
 
     for r in (planned, uploading):
         r.refresh_from_db()
-        assert (r.status, r.last_error, r.permanent_failure) == (Replica.Status.FAILED, REDIRECTED, False)
+        assert (r.status, r.last_error, r.permanent_failure) == (Replica.Status.FAILED, Replica.REDIRECTED, False)
     verified.refresh_from_db()
     elsewhere.refresh_from_db()
     assert verified.status == Replica.Status.VERIFIED
@@ -198,70 +194,6 @@ def test_weddings_backed_up_during_the_outage_are_repaired_too(folder_provider, 
 def test_estimate_counts_the_queue_ahead_and_the_re_copies():
     assert estimate_seconds(bytes_to_copy=600, bytes_queued=400, throughput_bps=100) == 10
     assert estimate_seconds(bytes_to_copy=1, bytes_queued=0, throughput_bps=0) == 1  # never divides by zero
-
-
-# -- alternates (pure) ----------------------------------------------------------------------------------
-def state(pid, kind, region, zone, **kwargs):
-    values = {"price_per_gb_month": {"": Decimal("0.02")}}
-    values.update(kwargs)
-    return ProviderState(id=pid, name=f"{kind}-{region}", kind=kind, region=region, zone=zone, **values)
-
-
-EU_FLEET = [
-    state(1, "azure_blob", "westeurope", "EU"),
-    state(2, "azure_blob", "northeurope", "EU"),
-    state(3, "gcs", "europe-west1", "EU"),
-    state(4, "aws_s3", "us-east-1", "US"),
-    state(5, "b2", "eu-central-003", "EU", price_per_gb_month={"": Decimal("0.006")}),
-    state(6, "wasabi", "eu-central-1", "EU", accepts_work=False, status="down"),
-    state(7, "aws_s3", "eu-west-1", "EU", free_bytes=10),
-]
-EU_WEDDING = WeddingTraits(zone="EU")
-
-
-def test_alternates_never_leave_the_residency_zone():
-    names = [a.name for a in alternates_for(EU_FLEET, 3, EU_WEDDING, Rules(), top=10)]
-    assert "aws_s3-us-east-1" not in names
-    assert set(names) == {"azure_blob-westeurope", "azure_blob-northeurope", "b2-eu-central-003",
-                          "aws_s3-eu-west-1"}
-
-
-def test_alternates_skip_providers_that_are_down_full_or_already_hold_the_copy():
-    from backups.routing import AssetTraits
-
-    result = alternates_for(EU_FLEET, 3, EU_WEDDING, Rules(), top=10, holders=[1],
-                            asset=AssetTraits("photo", 1000))
-    ids = {a.provider_id for a in result}
-    assert ids.isdisjoint({1, 3, 4, 6, 7})  # holder, failed, outside EU, down, 10 bytes free
-
-
-def test_alternates_keep_the_distinct_provider_rule():
-    # Copies stay on Azure (1); GCS (3) failed: an Azure alternate would leave one vendor for a 2-vendor rule.
-    result = alternates_for(EU_FLEET, 3, EU_WEDDING, Rules(min_distinct_providers=2), top=3, holders=[1])
-    assert result and all(a.kind != "azure_blob" for a in result)
-
-
-def test_alternates_are_at_most_three_best_first():
-    result = alternates_for(EU_FLEET, 1, EU_WEDDING, Rules())
-    assert len(result) == 3
-    assert [a.score for a in result] == sorted((a.score for a in result), reverse=True)
-    # the failed Azure's EU-residency role is best taken by the other Azure EU region, despite the shared vendor
-    assert result[0].name == "azure_blob-northeurope"
-    assert any("fits: EU residency" in r for r in result[0].reasons)
-
-
-def test_alternates_prefer_health_and_low_latency():
-    fleet = [state(1, "gcs", "us", "US"), state(2, "b2", "us-west", "US", health=0.5),
-             state(3, "wasabi", "us-east-1", "US"), state(4, "aws_s3", "us-east-1", "US")]
-    ranked = alternates_for(fleet, 1, WeddingTraits(zone="US"), Rules(), latency_ms={3: 2000.0, 4: 20.0})
-    assert [a.provider_id for a in ranked] == [4, 3, 2]
-    without_residency = alternates_for(EU_FLEET, 3, EU_WEDDING, Rules(enforce_residency=False), top=10)
-    assert "aws_s3-us-east-1" in [a.name for a in without_residency]
-
-
-def test_no_alternate_is_better_than_a_wrong_one():
-    fleet = [state(1, "azure_blob", "westeurope", "EU"), state(2, "aws_s3", "us-east-1", "US")]
-    assert alternates_for(fleet, 1, EU_WEDDING, Rules()) == []
 
 
 def test_the_provider_row_and_the_audit_never_hold_secrets(breakers, staff_user):

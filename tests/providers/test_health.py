@@ -1,24 +1,17 @@
-"""The health monitor on real watched-folder providers and real Redis: probes, breaker, status, schedule."""
+"""The health monitor on real watched-folder providers and real Redis: probes, breaker, status, signals."""
 
 import contextlib
-import dataclasses
 import shutil
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import django_rq
 import pytest
-from rq import SimpleWorker
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 
-from providers import health
+from providers import signals
 from providers.backends.watched_folder import WatchedFolderBackend
 from providers.breaker import CLOSED, HALF_OPEN, OPEN, breaker_store
-from providers.health import health_check_all, health_schedule, provider_probe
+from providers.health import health_check_all, health_tick, provider_probe
 from providers.models import FailoverEvent, Provider, ProviderHealthCheck
 
 pytestmark = pytest.mark.django_db
@@ -178,74 +171,78 @@ def test_a_trial_in_progress_is_not_duplicated(folder_provider, breakers, settin
     assert health_check_all() == []  # so the monitor does not start a second one
 
 
-# -- the schedule -------------------------------------------------------------------------------------
-def drop_job(queue, job_id: str) -> None:
-    with contextlib.suppress(NoSuchJobError):
-        Job.fetch(job_id, connection=queue.connection).delete(remove_from_queue=True)
+# -- what the layers above hear (providers.signals) -------------------------------------------------------
+@contextlib.contextmanager
+def heard(signal):
+    """Collect what ``signal`` sends while the block runs."""
+    calls: list[dict] = []
+
+    def receiver(sender, **kwargs):
+        calls.append(kwargs)
+
+    signal.connect(receiver, weak=False)
+    try:
+        yield calls
+    finally:
+        signal.disconnect(receiver)
 
 
-@pytest.fixture
-def tick_marker(monkeypatch, settings):
-    marker = f"test:health:next-tick:{uuid.uuid4().hex}"
-    monkeypatch.setattr(health, "HEALTH_CHAIN", dataclasses.replace(health.HEALTH_CHAIN, marker=marker))
-    settings.WEDBACKUP_HEALTH_INTERVAL = 30
-    queue = django_rq.get_queue("health")
-    before = set(queue.get_job_ids()) | set(ScheduledJobRegistry(queue=queue).get_job_ids())
-    yield queue
-    for job_id in (set(queue.get_job_ids()) | set(ScheduledJobRegistry(queue=queue).get_job_ids())) - before:
-        if job_id.startswith("wedbackup-health-"):
-            drop_job(queue, job_id)
-    queue.connection.delete(marker)
-
-
-def test_scheduling_is_idempotent(tick_marker):
-    queue = tick_marker
-    first = health_schedule()
-    assert health_schedule() == first
-    assert health_schedule() == first
-    assert [j for j in queue.get_job_ids() if j == first] == [first]
-
-
-def test_a_broken_chain_is_started_again(tick_marker):
-    queue = tick_marker
-    first = health_schedule()
-    drop_job(queue, first)  # e.g. someone flushed the queue
-    second = health_schedule()
-    assert second != first
-    assert second in queue.get_job_ids()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_tick_probes_and_schedules_the_next_one(tick_marker, folder_provider, breakers):
-    queue = tick_marker
+def test_an_opening_breaker_is_announced_once_with_the_reason(folder_provider, breakers):
     provider = folder_provider()
-    first = health_schedule()
-    worker = django_rq.get_worker(queue.name, worker_class=SimpleWorker)
-    worker.work(burst=True, max_jobs=1, with_scheduler=False)
-    assert Job.fetch(first, connection=queue.connection).return_value() == 1
-    assert ProviderHealthCheck.objects.filter(provider=provider, ok=True).count() == 1
-    scheduled = ScheduledJobRegistry(queue=queue)
-    following = queue.connection.get(health.HEALTH_CHAIN.marker).decode()
-    assert following != first
-    assert following in scheduled.get_job_ids()
-    when = scheduled.get_scheduled_time(following).timestamp()
-    assert 25 < when - time.time() <= 30
-    assert health_schedule() == following  # already scheduled: nothing added
+    vanish(provider)
+    with heard(signals.breaker_opened) as opened, heard(signals.provider_status_changed) as changed:
+        for _ in range(4):
+            provider_probe(provider=provider)
+    assert [c["provider"].pk for c in opened] == [provider.pk]
+    assert "circuit opened" in opened[0]["reason"]
+    assert [c["status"] for c in changed] == [Provider.Status.DEGRADED, Provider.Status.DOWN]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_stray_duplicate_tick_ends_its_chain(tick_marker, folder_provider, breakers):
-    queue = tick_marker
-    folder_provider()
-    owner = health_schedule()
-    stray = queue.enqueue(health.HEALTH_CHAIN.func, job_id=f"wedbackup-health-stray-{uuid.uuid4().hex}")
-    queue.remove(owner)  # run only the stray one
-    scheduled_before = set(ScheduledJobRegistry(queue=queue).get_job_ids())
-    worker = django_rq.get_worker(queue.name, worker_class=SimpleWorker)
-    worker.work(burst=True, max_jobs=1, with_scheduler=False)
-    assert Job.fetch(stray.id, connection=queue.connection).return_value() == 0
-    assert queue.connection.get(health.HEALTH_CHAIN.marker).decode() == owner
-    assert set(ScheduledJobRegistry(queue=queue).get_job_ids()) == scheduled_before  # no second chain
+def test_a_closing_breaker_is_announced(folder_provider, breakers, settings):
+    provider = folder_provider()
+    root = Path(provider.bucket)
+    vanish(provider)
+    for _ in range(3):
+        provider_probe(provider=provider)
+    root.mkdir()
+    with heard(signals.breaker_closed) as closed:
+        provider_probe(provider=provider, force_trial=True)
+    assert [c["provider"].pk for c in closed] == [provider.pk]
+    provider.refresh_from_db()
+    assert provider.status == Provider.Status.ACTIVE
+
+
+def test_a_health_round_reports_which_breakers_are_open_and_which_closed(folder_provider, breakers):
+    up, down = folder_provider(), folder_provider()
+    vanish(down)
+    for _ in range(3):
+        provider_probe(provider=down)
+    with heard(signals.health_reconciled) as rounds:
+        health_check_all()
+    assert len(rounds) == 1
+    assert rounds[0]["open_ids"] == {down.pk} and rounds[0]["closed_ids"] == {up.pk}
+
+
+def test_providers_alone_start_no_failover(folder_provider, breakers, monkeypatch):
+    """With the backups layer's receivers gone, an outage changes the row and nothing else: providers knows
+    nothing of failovers, weddings or jobs."""
+    monkeypatch.setattr(signals.breaker_opened, "receivers", [])
+    monkeypatch.setattr(signals.health_reconciled, "receivers", [])
+    monkeypatch.setattr(signals.breaker_opened, "sender_receivers_cache", {})
+    monkeypatch.setattr(signals.health_reconciled, "sender_receivers_cache", {})
+    provider = folder_provider()
+    vanish(provider)
+    for _ in range(3):
+        provider_probe(provider=provider)
+    health_check_all()
+    provider.refresh_from_db()
+    assert provider.status == Provider.Status.DOWN
+    assert not FailoverEvent.objects.exists()
+
+
+def test_the_health_job_probes_every_enabled_provider(folder_provider, breakers):
+    folder_provider(), folder_provider(), folder_provider(enabled=False)
+    assert health_tick() == 2
 
 
 def test_upload_failures_are_kept_for_the_console_but_successes_are_not(folder_provider, breakers):

@@ -1,4 +1,5 @@
-"""`make run`: local clouds, demo data, RQ workers (one for probes) and the web console; Ctrl-C stops all."""
+"""`make run`: local clouds, demo data, RQ workers (one for probes), rq's cron scheduler for the recurring jobs,
+and the web console; Ctrl-C stops all."""
 
 import signal
 import subprocess
@@ -8,7 +9,6 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from wedbackup.periodic import schedule_all
 
 from backups.demo import demo_providers_apply, demo_user_ensure, demo_wedding_ensure
 from backups.tasks import backup_start
@@ -38,8 +38,8 @@ class Command(BaseCommand):
                 report = demo_wedding_ensure(var)
                 with transaction.atomic():
                     backup_start(wedding=report.wedding)
-            schedule_all()  # the self-rescheduling probe and snapshot chains the worker's scheduler runs
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+            children.append(subprocess.Popen([*manage, "rqcron", "console.cron"]))  # probes, snapshots, costs
             children.append(subprocess.Popen([*manage, "rqworker", *settings.QUEUE_NAMES, "--with-scheduler"]))
             # Probes get a worker of their own: behind a long upload or snapshot job they would come too late.
             children.append(subprocess.Popen([*manage, "rqworker", settings.WEDBACKUP_HEALTH_QUEUE]))

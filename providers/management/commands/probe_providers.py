@@ -2,21 +2,17 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from providers.health import health_check_all, health_schedule
+from providers.health import health_check_all
 
 
 class Command(BaseCommand):
-    help = "Probe every enabled provider now (what the scheduled health job does); --schedule starts the job."
+    help = ("Probe every enabled provider now (what the recurring health job does; that one runs on rq's cron "
+            "scheduler: manage.py rqcron console.cron).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--schedule", action="store_true", help="Make sure the recurring health job is queued.")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
-        if o["schedule"]:
-            job_id = health_schedule()
-            self.stdout.write(json.dumps({"scheduled": job_id}) if o["json"] else f"health job {job_id}")
-            return
         checks = health_check_all()
         rows = []
         for c in checks:
