@@ -2,6 +2,8 @@ from django.apps import AppConfig
 
 from providers import signals
 
+from .signals import copies_damaged
+
 
 class BackupsConfig(AppConfig):
     name = "backups"
@@ -11,8 +13,10 @@ class BackupsConfig(AppConfig):
         # Imported here, not at the top: these modules import models, which Django loads after this file.
         from .failover import failover_reconcile, on_breaker_closed, on_breaker_opened
         from .snapshots import fleet_health_soon
+        from .tasks import repair_on_damage
 
         signals.breaker_opened.connect(on_breaker_opened, dispatch_uid="backups.failover.begin")
         signals.breaker_closed.connect(on_breaker_closed, dispatch_uid="backups.failover.end")
         signals.health_reconciled.connect(failover_reconcile, dispatch_uid="backups.failover.reconcile")
         signals.provider_status_changed.connect(fleet_health_soon, dispatch_uid="backups.snapshots.fleet_soon")
+        copies_damaged.connect(repair_on_damage, dispatch_uid="backups.tasks.repair_on_damage")

@@ -31,7 +31,7 @@ from .ingest import import_run
 from .models import Asset, BackupJob, Plan, Replica, Wedding
 from .planning import asset_gaps, plan_round
 from .restore import restore_run
-from .verify import VerifyReport, wedding_verify
+from .verify import wedding_verify
 
 MAX_ROUNDS = 4
 ABANDONED_RETRIES = 3
@@ -119,21 +119,17 @@ def verify_start(*, wedding: Wedding, deep: bool = False, requested_by=None) -> 
     return job
 
 
-def verify_and_repair(*, wedding: Wedding, deep: bool = False, requested_by=None) -> VerifyReport:
-    """Verify the wedding now; copies found damaged or missing (marked failed) get a repair job."""
-    report = wedding_verify(wedding=wedding, deep=deep)
-    if report.mismatched:
-        with transaction.atomic():
-            report.repair_job = backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR,
-                                             requested_by=requested_by).pk
-    return report
+def repair_on_damage(*, wedding: Wedding, requested_by=None, **_) -> BackupJob:
+    """Receiver of ``signals.copies_damaged`` (connected in ``BackupsConfig.ready``): start the repair."""
+    with transaction.atomic():
+        return backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR, requested_by=requested_by)
 
 
 def verify_job(job_id: int) -> None:
     """RQ entry: verify (and repair) the job's wedding; the report is the job's result."""
     job = BackupJob.objects.select_related("wedding").get(pk=job_id)
     BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
-    report = verify_and_repair(wedding=job.wedding, deep=bool(job.params.get("deep")), requested_by=job.requested_by)
+    report = wedding_verify(wedding=job.wedding, deep=bool(job.params.get("deep")), requested_by=job.requested_by)
     status = BackupJob.Status.SUCCEEDED if not (report.mismatched or report.unreachable) else BackupJob.Status.PARTIAL
     BackupJob.objects.filter(pk=job.pk).update(
         status=status, finished_at=timezone.now(), files_planned=report.checked, files_done=report.ok,

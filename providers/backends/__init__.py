@@ -41,7 +41,7 @@ def backends_preload() -> None:
     this once, before its first work horse, so no job pays for it (``WEDBACKUP_WORKER_PRELOAD``)."""
     for kind in BACKENDS:
         backend_class(kind)
-    importlib.import_module("providers.backends.s3").warm_session()
+    importlib.import_module("providers.backends.s3_client").warm_session()
 
 
 def backend_from_config(config: BackendConfig) -> Backend:

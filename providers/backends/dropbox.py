@@ -27,7 +27,6 @@ from datetime import UTC
 from typing import IO, Any, ClassVar, TypeVar
 
 import requests
-import urllib3
 from dropbox import Dropbox, DropboxTeam
 from dropbox import exceptions as dbx
 from dropbox.common import PathRoot
@@ -46,6 +45,7 @@ from .base import (
     TransientError,
     validate_key,
 )
+from .dropbox_content import VerifiedDownload, content_hash
 
 T = TypeVar("T")
 
@@ -54,12 +54,6 @@ WEDDING_FOLDER = "Wedding_"
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After goes back to the queue instead of blocking a worker
 TIMEOUT = 60.0
-
-
-def _content_hash(data: bytes) -> str:
-    hasher = DropboxContentHasher()
-    hasher.update(data)
-    return hasher.hexdigest()
 
 
 def _tags(error: Any) -> list[str]:
@@ -272,12 +266,12 @@ class DropboxBackend(Backend):
         data = self._read(reader, size, whole)
         self._end_of_source(reader)
         return self._call("upload", lambda: self.client.files_upload(
-            data, path, mode=WriteMode.overwrite, mute=True, content_hash=_content_hash(data)))
+            data, path, mode=WriteMode.overwrite, mute=True, content_hash=content_hash(data)))
 
     def _put_session(self, path: str, reader: HashingReader, size: int, whole: DropboxContentHasher) -> FileMetadata:
         chunk = self._read(reader, self.part_size, whole)
         session_id = self._call("start an upload session", lambda: self.client.files_upload_session_start(
-            chunk, content_hash=_content_hash(chunk))).session_id
+            chunk, content_hash=content_hash(chunk))).session_id
         offset = len(chunk)
         while size - offset > self.part_size:  # the last part travels with finish
             chunk = self._read(reader, self.part_size, whole)
@@ -288,7 +282,7 @@ class DropboxBackend(Backend):
         cursor = UploadSessionCursor(session_id=session_id, offset=offset)
         try:
             return self._call("finish an upload session", lambda: self.client.files_upload_session_finish(
-                chunk, cursor, self._commit(path), content_hash=_content_hash(chunk)))
+                chunk, cursor, self._commit(path), content_hash=content_hash(chunk)))
         except dbx.ApiError as exc:
             if exc.error.is_lookup_failed():
                 # A retried finish whose first attempt committed: accept what is there, checked below.
@@ -301,7 +295,7 @@ class DropboxBackend(Backend):
         cursor = UploadSessionCursor(session_id=session_id, offset=offset)
         try:
             self._call("append to an upload session", lambda: self.client.files_upload_session_append_v2(
-                chunk, cursor, content_hash=_content_hash(chunk)))
+                chunk, cursor, content_hash=content_hash(chunk)))
         except dbx.ApiError as exc:
             err = exc.error
             # A retry after a lost response: Dropbox already holds this part.
@@ -331,7 +325,7 @@ class DropboxBackend(Backend):
             if err.is_path() and (err.get_path().is_not_found() or err.get_path().is_not_file()):
                 raise ObjectNotFound(f"{self.config.name}: no object {key}") from exc
             raise self._api_error(exc, f"download {key}") from exc
-        return io.BufferedReader(_VerifiedDownload(resp, md.content_hash, key), buffer_size=1024 * 1024)
+        return io.BufferedReader(VerifiedDownload(resp, md.content_hash, key), buffer_size=1024 * 1024)
 
     def delete(self, key: str) -> None:
         path = self.path_for(key)
@@ -401,34 +395,3 @@ class DropboxBackend(Backend):
             if err.is_path() and err.get_path().is_not_found():
                 raise ObjectNotFound(f"{self.config.name}: nothing at {what} to share") from exc
             raise self._api_error(exc, f"share {what}") from exc
-
-class _VerifiedDownload(io.RawIOBase):
-    """The response body, checked against Dropbox's content_hash when it ends."""
-
-    def __init__(self, resp: requests.Response, expected: str, key: str):
-        self._resp, self._expected, self._key = resp, expected, key
-        self._hasher: DropboxContentHasher | None = DropboxContentHasher()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            data = self._resp.raw.read(len(buffer), decode_content=True)
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-            raise TransientError(f"Dropbox download of {self._key} broke off: {type(exc).__name__}") from exc
-        if data:
-            if self._hasher is not None:
-                self._hasher.update(data)
-            buffer[: len(data)] = data
-            return len(data)
-        if self._hasher is not None:
-            actual, self._hasher = self._hasher.hexdigest(), None
-            if actual != self._expected:
-                raise IntegrityError(f"Dropbox download of {self._key} does not match its content_hash")
-        return 0
-
-    def close(self) -> None:
-        if not self.closed:
-            self._resp.close()
-        super().close()

@@ -20,26 +20,22 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
     Backend,
     BackendConfig,
     HashingReader,
     IntegrityError,
-    NeedsRestore,
     ObjectInfo,
     ObjectNotFound,
     PermanentError,
     ProviderError,
-    TransientError,
     TranslatedStream,
     validate_key,
     with_retries,
 )
+from .s3_client import BucketMissing, s3_client_new, s3_error
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB
@@ -47,39 +43,10 @@ MAX_PARTS = 10_000
 MAX_COPY_SIZE = 5 * 1024 * MIB
 SSE_MODES = ("AES256", "aws:kms")
 
-NOT_FOUND_CODES = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
-AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-              "TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "InvalidSecurity", "403"}
-INTEGRITY_CODES = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
-TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
-                   "ServiceUnavailable", "OperationAborted", "RequestLimitExceeded", "TooManyRequests"}
 # Metadata that copy_object with MetadataDirective="REPLACE" would otherwise drop.
 COPY_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 
 T = TypeVar("T")
-# One boto3 session for the process: it caches the parsed S3 model (~0.15 s per new session). Sessions are
-# not thread-safe, so clients are created under a lock; a client (thread-safe) is shared by a backend's threads.
-_SESSION_LOCK = threading.Lock()
-_SESSION: list[boto3.session.Session] = []
-MAX_POOL_CONNECTIONS = 32
-
-
-def _session() -> boto3.session.Session:
-    """The process's session (call with _SESSION_LOCK held)."""
-    if not _SESSION:
-        _SESSION.append(boto3.session.Session())
-    return _SESSION[0]
-
-
-def warm_session() -> None:
-    """Create the session and load the S3 model now: an RQ worker calls this before it forks, so each work
-    horse inherits both instead of parsing botocore's JSON again. No network."""
-    with _SESSION_LOCK:
-        _session().client("s3", region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm")  # noqa: S106 - no request
-
-
-class BucketMissing(PermanentError):
-    """The configured bucket does not exist."""
 
 
 def _b64(digest: bytes) -> str:
@@ -119,6 +86,7 @@ class S3Backend(Backend):
         # S3 refuses parts under 5 MiB (except the last), so a smaller setting could never work.
         self.part_size = max(part_size, MIN_PART_SIZE)
         self._client: Any = None
+        self._client_lock = threading.Lock()
         self._bucket_checked = False
         #: Whether the server reports ChecksumSHA256 on HEAD (None until the first verified put shows it).
         self._reports_sha256: bool | None = None
@@ -137,61 +105,14 @@ class S3Backend(Backend):
         thread-safe; building one costs more CPU than a small upload). Its pool holds a connection per thread."""
         client = self._client
         if client is None:
-            with _SESSION_LOCK:
+            with self._client_lock:
                 if self._client is None:
-                    self._client = self._new_client(_session())
+                    self._client = s3_client_new(self.config, region=self.region, endpoint_url=self.endpoint_url())
                 client = self._client
         return client
 
-    def _new_client(self, session: boto3.session.Session) -> Any:
-        creds = self.config.credentials
-        style = self.config.options.get("addressing_style") or ("path" if self.config.endpoint else "auto")
-        return session.client(
-            "s3",
-            region_name=self.region,
-            endpoint_url=self.endpoint_url(),
-            aws_access_key_id=creds["access_key_id"],
-            aws_secret_access_key=creds["secret_access_key"],
-            aws_session_token=creds.get("session_token") or None,
-            config=Config(
-                retries={"total_max_attempts": 2, "mode": "standard"},
-                max_pool_connections=MAX_POOL_CONNECTIONS,
-                connect_timeout=3,
-                read_timeout=30,
-                # We send our own SHA-256; botocore's default CRC32 trailers confuse some S3-compatibles.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                # The body's integrity rides on the signed x-amz-checksum-sha256 header, which the server
-                # checks; signing the payload too would hash every body a second time (over http botocore
-                # otherwise always does).
-                s3={"addressing_style": style, "payload_signing_enabled": False},
-            ),
-        )
-
     def _error(self, exc: Exception, what: str) -> ProviderError:
-        """Translate a botocore exception into the contract's vocabulary (never echoing secrets)."""
-        where = f"{self.config.name}: {what} in bucket {self.config.bucket!r}"
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            detail = f"{where} failed: {code} {err.get('Message', '')}".rstrip()
-            if code in NOT_FOUND_CODES:
-                return ObjectNotFound(f"{where}: no such object")
-            if code == "NoSuchBucket":
-                return BucketMissing(f"{where}: the bucket does not exist (check the bucket name and region)")
-            if code in AUTH_CODES:
-                return PermanentError(f"{detail} (check the access key, secret and the bucket policy)")
-            if code in ("InvalidObjectState", "ObjectNotInActiveTierError"):
-                return NeedsRestore(f"{where}: the object is archived; request a restore first")
-            if code in INTEGRITY_CODES:
-                return IntegrityError(f"{detail} (the server refused bytes that differ from our checksum)")
-            if code in TRANSIENT_CODES or status >= 500 or status == 429:
-                return TransientError(detail)
-            return PermanentError(detail)
-        if isinstance(exc, HTTPClientError | BotoConnectionError):  # refused/reset, timeouts, broken streams
-            return TransientError(f"{where}: cannot reach {self.endpoint_url() or 'S3'}: {type(exc).__name__}")
-        return PermanentError(f"{where} failed: {type(exc).__name__}: {exc}")
+        return s3_error(exc, what, config=self.config, endpoint_url=self.endpoint_url())
 
     def _call(self, what: str, fn: Callable[[], T], *, attempts: int = 3) -> T:
         def once() -> T:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from backups.ingest import wedding_import
 from backups.models import BackupJob, BackupPolicy, Replica
 from backups.restore import wedding_restore
-from backups.tasks import backup_start, verify_and_repair
+from backups.tasks import backup_start
 from backups.verify import wedding_verify
 from tests.factories import make_provider
 
@@ -120,7 +120,7 @@ def test_verify_finds_a_corrupted_copy_and_repair_restores_it(folders, three_fol
     run_workers()
     victim = Path(three_folders[1].bucket) / f"weddings/{wedding.slug}/document/docs/contract.pdf"
     victim.write_bytes(b"%PDF-1.4 bit rot!")
-    report = verify_and_repair(wedding=wedding, deep=True)
+    report = wedding_verify(wedding=wedding, deep=True)
     assert len(report.mismatched) == 1 and "folder-1" in report.mismatched[0]
     run_workers()  # the repair job
     assert victim.read_bytes() == b"%PDF-1.4 contract"
