@@ -33,6 +33,7 @@ test: install redis
 
 lint: install
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports  # the layers and no import cycles (.importlinter)
 
 clean:
 	rm -rf var/screenshots .pytest_cache

@@ -2,7 +2,7 @@
 
 Protection in SQL. `protection.protection_gap` is the authority; the console needs the same answer for
 a whole fleet at once, so it counts in the database, per asset (files gone from the source excluded,
-as in `backup.asset_gaps`): "good" replicas (verified, holding the asset's current sha256, on an enabled
+as in `planning.asset_gaps`): "good" replicas (verified, holding the asset's current sha256, on an enabled
 provider that is not down), the distinct provider kinds among them, and how many of them lie in the
 wedding's residency zone. An asset is at risk when, under the default policy's rules for the wedding's
 plan, good copies < min_copies, or kinds < min_distinct_providers, or (residency enforced, wedding
