@@ -11,7 +11,14 @@ pytest_plugins = [
     "tests.fixtures.clouds",
 ]
 
+import os  # noqa: E402
+
 import pytest  # noqa: E402
+
+# The console's import and restore-to-folder roots: anywhere for the suite (worker processes read this too);
+# tests of the roots themselves narrow them with the settings fixture.
+os.environ.setdefault("WEDBACKUP_IMPORT_ROOTS", "/")
+os.environ.setdefault("WEDBACKUP_RESTORE_ROOTS", "/")
 
 
 @pytest.fixture

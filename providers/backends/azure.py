@@ -90,6 +90,14 @@ class AzureBlobBackend(Backend):
         )
         return kwargs
 
+    def location(self) -> str:
+        """The account's blob endpoint (its name is part of the host) and the container."""
+        try:
+            url = self._account_url(self.config.credentials or {})
+        except PermanentError:
+            url = ""
+        return f"azure_blob|{url.lower()}|{self.config.bucket.strip('/')}|"
+
     def _account_url(self, creds: dict[str, Any]) -> str:
         if self.config.endpoint:
             return self.config.endpoint.rstrip("/")

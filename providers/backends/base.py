@@ -270,6 +270,19 @@ class Backend(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.name}>"
 
+    #: The API family the endpoint speaks: two kinds on one endpoint (aws_s3 and wasabi against one S3 server)
+    #: reach the same objects.
+    protocol: ClassVar[str] = ""
+
+    def location(self) -> str:
+        """The identity of the physical place this backend writes to (endpoint + bucket + root). Two providers
+        with one location are one copy, not two: the guarded delete refuses to count one as the other's
+        survivor, and a second provider with a location already in use is refused."""
+        endpoint = self.config.endpoint.strip().rstrip("/").lower()
+        family = (self.protocol or self.kind) if endpoint else self.kind
+        root = str(self.config.options.get("root", "") or self.config.options.get("root_folder_id", "")).strip("/")
+        return f"{family}|{endpoint}|{self.config.bucket.strip().strip('/')}|{root}"
+
     # -- the operations -------------------------------------------------
     @abc.abstractmethod
     def put(
