@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from .backends import backend_for, backend_from_config
+from .backends import backend_class, config_for
 from .backends.base import BackendConfig, ProviderError
 from .models import Provider
 
 
 def location_of(config: BackendConfig) -> str:
     """The location of a configuration ("" when it is too incomplete to have one)."""
+    if not config.bucket and config.kind != "box":
+        return ""
     try:
-        return backend_from_config(config).location()
+        return backend_class(config.kind).location_of(config)
     except (ProviderError, KeyError, ValueError):
         return ""
 
@@ -21,9 +23,6 @@ def location_taken(*, config: BackendConfig, exclude_pk: int | None = None) -> P
     if not place:
         return None
     for other in Provider.objects.exclude(pk=exclude_pk):
-        try:
-            if backend_for(other).location() == place:
-                return other
-        except (ProviderError, KeyError, ValueError):
-            continue
+        if location_of(config_for(other)) == place:
+            return other
     return None

@@ -21,6 +21,13 @@ os.environ.setdefault("WEDBACKUP_IMPORT_ROOTS", "/")
 os.environ.setdefault("WEDBACKUP_RESTORE_ROOTS", "/")
 
 
+@pytest.fixture(autouse=True)
+def _roots_anywhere(settings):
+    """The same in this process (Django read its settings before this file was loaded)."""
+    settings.WEDBACKUP_IMPORT_ROOTS = ["/"]
+    settings.WEDBACKUP_RESTORE_ROOTS = ["/"]
+
+
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user("staff", "staff@example.com", "pw-staff-1234", is_staff=True,

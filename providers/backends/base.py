@@ -278,10 +278,15 @@ class Backend(abc.ABC):
         """The identity of the physical place this backend writes to (endpoint + bucket + root). Two providers
         with one location are one copy, not two: the guarded delete refuses to count one as the other's
         survivor, and a second provider with a location already in use is refused."""
-        endpoint = self.config.endpoint.strip().rstrip("/").lower()
-        family = (self.protocol or self.kind) if endpoint else self.kind
-        root = str(self.config.options.get("root", "") or self.config.options.get("root_folder_id", "")).strip("/")
-        return f"{family}|{endpoint}|{self.config.bucket.strip().strip('/')}|{root}"
+        return self.location_of(self.config)
+
+    @classmethod
+    def location_of(cls, config: BackendConfig) -> str:
+        """``location()`` from the configuration alone (no credentials needed, no request made)."""
+        endpoint = config.endpoint.strip().rstrip("/").lower()
+        family = (cls.protocol or cls.kind) if endpoint else cls.kind
+        root = str(config.options.get("root", "") or config.options.get("root_folder_id", "")).strip("/")
+        return f"{family}|{endpoint}|{config.bucket.strip().strip('/')}|{root}"
 
     # -- the operations -------------------------------------------------
     @abc.abstractmethod

@@ -146,11 +146,13 @@ class DropboxBackend(Backend):
         return dropbox_error(exc, what, name=self.config.name)
 
     # -- keys and paths ----------------------------------------------------------
-    def location(self) -> str:
+    @classmethod
+    def location_of(cls, config: BackendConfig) -> str:
         """Dropbox paths are case-insensitive: /WedBackup and /wedbackup are one folder."""
-        opts = self.config.options
-        return (f"dropbox|{self.config.endpoint.rstrip('/').lower()}|{opts.get('team_member_id', '')}:"
-                f"{opts.get('root_namespace_id', '')}|{self.root.lower()}")
+        opts = config.options
+        root = "/" + config.bucket.strip("/") if config.bucket else opts.get("root", "/WedBackup")
+        return (f"dropbox|{config.endpoint.rstrip('/').lower()}|{opts.get('team_member_id', '')}:"
+                f"{opts.get('root_namespace_id', '')}|{root.lower()}")
 
     def path_for(self, key: str) -> str:
         """The Dropbox path of a key (``weddings/<slug>/x`` -> ``<root>/Wedding_<slug>/x``)."""

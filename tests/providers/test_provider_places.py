@@ -67,6 +67,7 @@ def test_moving_a_provider_needs_its_credentials_again():
     form = ProviderForm(data={**data, "new_credentials": '{"access_key_id": "AKIA", "secret_access_key": "new"}'},
                         instance=provider)
     assert form.is_valid(), form.errors
+    provider.refresh_from_db()  # validating a ModelForm writes its values into the instance
     unchanged = ProviderForm(data={**data, "endpoint": "https://s3.example.com", "notes": "renamed"}, instance=provider)
     assert unchanged.is_valid(), unchanged.errors
     with pytest.raises(ConfigError, match="name the credentials again"):
