@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .ingest import wedding_rescan
 from .models import Asset, AuditEvent, BackupJob, BackupPolicy, Replica, Wedding
+from .sharing import wedding_share
 from .tasks import backup_start
 
 
@@ -24,14 +25,26 @@ class WeddingAdmin(admin.ModelAdmin):
     inlines = [AssetInline]
     actions = ["rescan", "back_up_now"]
 
-    @admin.action(description="Re-scan the source folder (new and changed files; removed ones reported)")
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "sharing_allowed" in form.changed_data and not obj.sharing_allowed:
+            wedding_share(wedding=obj)  # withdrawn: the link is revoked on Dropbox now, not at the next backup
+
+    def has_import_permission(self, request) -> bool:
+        return request.user.has_perm("backups.import_wedding")
+
+    def has_backup_permission(self, request) -> bool:
+        return request.user.has_perm("backups.backup_wedding")
+
+    @admin.action(description="Re-scan the source folder (new and changed files; removed ones reported)",
+                  permissions=["import"])
     def rescan(self, request, queryset):
         for wedding in queryset.exclude(source_path=""):
             report = wedding_rescan(wedding=wedding)
             self.message_user(request, f"{wedding}: {len(report.added)} added, {len(report.changed)} changed, "
                                        f"{len(report.removed)} removed, {len(report.problems)} problem(s)")
 
-    @admin.action(description="Back up now")
+    @admin.action(description="Back up now", permissions=["backup"])
     def back_up_now(self, request, queryset):
         for wedding in queryset:
             job = backup_start(wedding=wedding, requested_by=request.user)

@@ -23,6 +23,7 @@ from providers.breaker import breaker_store
 from providers.health import provider_probe
 from providers.models import FailoverEvent, Provider, ProviderHealthCheck
 
+from .audit import actor_label, audit_record
 from .models import Asset, AuditEvent, BackupJob, Replica, Wedding
 from .snapshots import fleet_health_soon
 from .tasks import backup_start
@@ -176,16 +177,8 @@ def _duration(seconds: float) -> str:
 
 
 # -- staff actions --------------------------------------------------------------------------------------
-def _audit_label(by: Actor) -> str:
-    if by is None:
-        return "system"
-    return by if isinstance(by, str) else by.get_username()
-
-
 def _audit(*, by: Actor, action: str, provider: Provider, details: dict) -> AuditEvent:
-    actor = None if by is None or isinstance(by, str) else by
-    return AuditEvent.objects.create(actor=actor, actor_label=_audit_label(by), action=action,
-                                     target=f"provider:{provider.name}", details=details)
+    return audit_record(by=by, action=action, target=f"provider:{provider.name}", details=details)
 
 
 def provider_mark_down(*, provider: Provider, by: Actor, reason: str = "") -> FailoverEvent:
@@ -194,7 +187,7 @@ def provider_mark_down(*, provider: Provider, by: Actor, reason: str = "") -> Fa
     Provider.objects.filter(pk=provider.pk).update(status=Provider.Status.DRAINING, status_changed_at=timezone.now())
     fleet_health_soon()
     provider.refresh_from_db()
-    label = _audit_label(by)
+    label = actor_label(by)
     event = failover_begin(provider=provider, trigger=FailoverEvent.Trigger.MANUAL,
                            reason=reason or f"marked down by {label}")
     _audit(by=by, action="provider.mark_down", provider=provider,

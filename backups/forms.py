@@ -2,6 +2,7 @@ from django import forms
 
 from .models import Plan
 from .restore import restore_target_problem
+from .roots import import_root_problem
 
 
 class ImportForm(forms.Form):
@@ -12,6 +13,13 @@ class ImportForm(forms.Form):
     city = forms.CharField(max_length=120, required=False)
     plan = forms.ChoiceField(choices=Plan.choices, initial=Plan.STANDARD)
     requires_ml_analysis = forms.BooleanField(required=False, label="Needs ML analysis")
+
+    def clean_path(self) -> str:
+        value = self.cleaned_data["path"].strip()
+        problem = import_root_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value
 
     def clean_country(self) -> str:
         value = self.cleaned_data["country"].upper()

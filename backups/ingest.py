@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Asset, AssetKind, BackupJob, Plan, Wedding
+from .roots import import_root_problem
 from .snapshots import wedding_refresh
 
 READ_CHUNK = 1024 * 1024
@@ -122,9 +123,12 @@ def hash_file(path: Path) -> tuple[int, str, bytes]:
 
 
 def scan_folder(root: Path) -> Iterator[ScannedFile | Problem]:
-    """Walk ``root`` (never following links), yielding one result per entry, sorted for stable reports."""
+    """Walk ``root`` (never following links), yielding one result per entry, sorted for stable reports. A folder
+    that cannot be read is a problem reported like a file's, never silently skipped."""
     root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable.append):
+        yield from _folder_problems(unreadable, root)
         dirnames.sort()
         here = Path(dirpath)
         for name in list(dirnames):
@@ -133,18 +137,33 @@ def scan_folder(root: Path) -> Iterator[ScannedFile | Problem]:
                 yield Problem(_relative(here / name, root), "symbolic link to a folder: not followed")
         for name in sorted(filenames):
             yield _scan_one(here / name, root)
+    yield from _folder_problems(unreadable, root)
+
+
+def _folder_problems(errors: list[OSError], root: Path) -> Iterator[Problem]:
+    while errors:
+        exc = errors.pop(0)
+        where = _relative(Path(exc.filename), root) if exc.filename else "."
+        yield Problem(where or ".", f"folder cannot be read ({exc.strerror or type(exc).__name__}): its files are "
+                                    "not backed up")
 
 
 def _relative(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    """The path inside the wedding, printable: a name that is not valid UTF-8 shows its bytes escaped."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
+    return rel
 
 
 def _scan_one(path: Path, root: Path) -> ScannedFile | Problem:
     rel = _relative(path, root)
     try:
-        rel.encode("utf-8")
+        path.relative_to(root).as_posix().encode("utf-8")
     except UnicodeEncodeError:
-        return Problem(rel.encode("utf-8", "backslashreplace").decode(), "file name is not valid UTF-8")
+        return Problem(rel, "file name is not valid UTF-8")
     if "\\" in rel or any(ord(c) < 32 for c in rel):
         return Problem(rel, "file name contains a backslash or control character")
     if len(rel.encode()) > MAX_RELATIVE_PATH:
@@ -254,6 +273,11 @@ def import_run(*, job: BackupJob) -> None:
     """Run the import a console form asked for and record its report on the job."""
     BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
     p = job.params
+    outside = import_root_problem(p["path"])
+    if outside:
+        BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.FAILED, finished_at=timezone.now(),
+                                                   error_summary=outside)
+        return
     try:
         report = wedding_import(path=Path(p["path"]), couple=p["couple"], date=dt.date.fromisoformat(p["date"]),
                                 country=p["country"], city=p.get("city", ""), plan=p.get("plan", Plan.STANDARD),
@@ -262,6 +286,10 @@ def import_run(*, job: BackupJob) -> None:
         BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.FAILED, finished_at=timezone.now(),
                                                    error_summary=str(exc))
         return
+    except Exception as exc:  # never left "running" forever: the job says what broke, RQ keeps the traceback
+        BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.FAILED, finished_at=timezone.now(),
+                                                   error_summary=f"{type(exc).__name__}: {exc}"[:4000])
+        raise
     files = len(report.added) + len(report.changed) + len(report.unchanged)
     BackupJob.objects.filter(pk=job.pk).update(
         wedding=report.wedding, status=BackupJob.Status.PARTIAL if report.problems else BackupJob.Status.SUCCEEDED,

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -44,6 +46,11 @@ class Wedding(models.Model):
     class Meta:
         ordering = ["-date", "couple"]
         indexes = [models.Index(fields=["date"]), models.Index(fields=["residency_zone", "plan"])]
+        permissions = [
+            ("import_wedding", "Can import a wedding folder from the server"),
+            ("backup_wedding", "Can start backups, verifications and retries"),
+            ("restore_wedding", "Can restore and download a wedding's files"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.couple} ({self.date:%Y-%m-%d})"
@@ -153,6 +160,41 @@ class BackupPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # What a plan may override, and the smallest value each may take.
+    OVERRIDABLE: ClassVar[dict[str, type]] = {
+        "min_copies": int, "min_distinct_providers": int, "enforce_residency": bool, "cross_region_copy": bool,
+        "critical_extra_copies": int, "max_restore_hours": int, "client_side_encryption": bool,
+    }
+
+    def clean(self) -> None:
+        """Every plan's effective rules must be a policy the database itself would accept."""
+        errors = []
+        overrides = self.plan_overrides if isinstance(self.plan_overrides, dict) else None
+        if overrides is None:
+            raise ValidationError({"plan_overrides": "a mapping of plan -> {setting: value}"})
+        for plan, values in overrides.items():
+            if plan not in Plan.values:
+                errors.append(f"{plan!r} is not a plan ({', '.join(Plan.values)})")
+                continue
+            if not isinstance(values, dict):
+                errors.append(f"{plan}: a mapping of setting -> value")
+                continue
+            for key, value in values.items():
+                kind = self.OVERRIDABLE.get(key)
+                if kind is None:
+                    errors.append(f"{plan}: {key!r} cannot be overridden")
+                elif type(value) is not kind or (kind is int and value < 0):
+                    errors.append(f"{plan}: {key} must be a {'non-negative integer' if kind is int else 'boolean'}")
+            if errors:
+                continue
+            rules = self.for_plan(plan)
+            if rules["min_copies"] < 1:
+                errors.append(f"{plan}: min_copies must be at least 1 (0 would protect nothing)")
+            if not 1 <= rules["min_distinct_providers"] <= rules["min_copies"]:
+                errors.append(f"{plan}: min_distinct_providers must be between 1 and min_copies")
+        if errors:
+            raise ValidationError({"plan_overrides": errors})
 
     @classmethod
     def default(cls) -> BackupPolicy:

@@ -11,10 +11,10 @@ import logging
 
 from django.utils import timezone
 
-from providers.backends import backend_for
 from providers.backends.base import ProviderError
 from providers.models import Provider
 
+from .deletion import DeleteRefused, manifest_delete, replica_delete
 from .layout import manifest_key
 from .manifest import manifests_write
 from .models import Replica, Wedding
@@ -59,15 +59,13 @@ def repair_prune_temporaries(*, wedding: Wedding) -> int:
 
 
 def _delete(replica: Replica) -> bool:
-    Replica.objects.filter(pk=replica.pk).update(status=Replica.Status.DELETING, updated=timezone.now())
     try:
-        backend_for(replica.provider).delete(replica.object_key)
-    except ProviderError as exc:
-        Replica.objects.filter(pk=replica.pk).update(
-            status=Replica.Status.VERIFIED, last_error=f"temporary copy not removed: {exc}", updated=timezone.now())
+        replica_delete(replica=replica, reason="temporary copy made during a failover, no longer needed")
+    except (ProviderError, DeleteRefused) as exc:
+        Replica.objects.filter(pk=replica.pk).update(last_error=f"temporary copy not removed: {exc}"[:4000],
+                                                     updated=timezone.now())
         log.warning("could not remove temporary copy %s on %s: %s", replica.object_key, replica.provider.name, exc)
         return False
-    Replica.objects.filter(pk=replica.pk).update(status=Replica.Status.DELETED, updated=timezone.now())
     return True
 
 
@@ -80,6 +78,6 @@ def _refresh_manifests(wedding: Wedding, pruned_on: set[int], manifests_write) -
     emptied = Provider.objects.filter(pk__in=pruned_on).exclude(pk__in=holding)
     for provider in emptied:
         try:
-            backend_for(provider).delete(manifest_key(wedding))
-        except ProviderError as exc:
+            manifest_delete(provider=provider, wedding=wedding, key=manifest_key(wedding))
+        except (ProviderError, DeleteRefused) as exc:
             log.warning("stale manifest of %s left on %s: %s", wedding.slug, provider.name, exc)

@@ -20,8 +20,10 @@ from providers.breaker import breaker_record
 from providers.models import Provider
 
 from . import encryption
+from .audit import audit_record
 from .models import Asset, BackupJob, Replica, Wedding
 from .placement import provider_states
+from .roots import restore_root_problem
 from .signals import wedding_read
 
 
@@ -111,9 +113,14 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, incl
             if r.status == Replica.Status.VERIFIED and r.sha256 == asset.sha256
             and r.provider.enabled and r.provider.status != Provider.Status.DOWN
         ]
-        target = _safe_target(to, asset.relative_path)
-        ok = asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
-                              include_archived=include_archived)
+        try:
+            target = _safe_target(to, asset.relative_path)
+        except ValueError as exc:  # one bad path in the catalogue skips that file, never the whole restore
+            report.failed[asset.relative_path] = str(exc)
+            ok = False
+        else:
+            ok = asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
+                                  include_archived=include_archived)
         if progress is not None:
             progress(asset, bool(ok))
     _record_access(wedding, report)
@@ -126,6 +133,9 @@ def restore_target_problem(path: str) -> str:
     target = Path(path)
     if not target.is_absolute():
         return "give an absolute path on the server"
+    outside = restore_root_problem(target)
+    if outside:
+        return outside
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         return f"{target} exists and is not an empty folder"
     return ""
@@ -161,10 +171,12 @@ def restore_run(*, job: BackupJob) -> str:
     return status
 
 
-def wedding_zip(wedding: Wedding) -> tuple[Path, RestoreReport]:
-    """Restore into a temporary folder and pack it as a zip (the console's download)."""
+def wedding_zip(wedding: Wedding, *, by=None) -> tuple[Path, RestoreReport]:
+    """Restore into a temporary folder and pack it as a zip (the console's download); audited."""
     work = Path(tempfile.mkdtemp(prefix=f"restore-{wedding.slug}-"))
     report = wedding_restore(wedding=wedding, to=work / "files")
+    audit_record(by=by, action="wedding.download", target=f"wedding:{wedding.slug}",
+                 details={"files": len(report.restored), "bytes": report.bytes, "failed": len(report.failed)})
     archive = work / f"{wedding.slug}.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for rel in report.restored:

@@ -34,6 +34,20 @@ def _store(wedding: Wedding, link: str) -> None:
         wedding.save(update_fields=["shared_link", "updated"])
 
 
+def _revoke(wedding: Wedding) -> bool:
+    """Withdraw the wedding's link on Dropbox itself (clearing our record alone would leave it live). True once
+    an account revoked it, or every Dropbox account answered that it has no such link."""
+    answered = True
+    for provider in Provider.objects.filter(kind=Provider.Kind.DROPBOX, enabled=True):
+        try:
+            if backend_for(provider).revoke_link(wedding.shared_link):
+                return True
+        except ProviderError as exc:
+            answered = False
+            log.warning("could not revoke the shared link of %s on %s: %s", wedding.slug, provider.name, exc)
+    return answered
+
+
 def wedding_share(*, wedding: Wedding) -> str:
     """The link to the wedding's Dropbox folder, created if needed and stored on the wedding; "" when none.
 
@@ -41,6 +55,8 @@ def wedding_share(*, wedding: Wedding) -> str:
     Dropbox provider can answer now, a link stored earlier is kept (it still works) but "" is returned.
     """
     if not wedding.sharing_allowed:
+        if wedding.shared_link and not _revoke(wedding):
+            return ""  # the link still works: kept on record until a Dropbox provider confirms it is gone
         _store(wedding, "")
         return ""
     provider = sharing_provider(wedding)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from rq import Retry
 from rq.job import Dependency, Job
 
+from .audit import audit_record
 from .batches import batch_upload, batched
 from .completion import backup_complete
 from .ingest import import_run
@@ -101,6 +102,7 @@ def import_start(*, path: str, couple: str, date: dt.date, country: str, city: s
               "plan": plan, "requires_ml_analysis": requires_ml_analysis}
     job = BackupJob.objects.create(kind=BackupJob.Kind.IMPORT, queue="default", params=params,
                                    requested_by=requested_by)
+    audit_record(by=requested_by, action="wedding.import", target=f"path:{path}", details={"job": job.pk, **params})
     transaction.on_commit(lambda: django_rq.get_queue("default").enqueue(import_job, job.pk))
     return job
 
@@ -143,6 +145,8 @@ def restore_start(*, wedding: Wedding, to: str, only: str = "", requested_by=Non
     """Queue a restore of the wedding into a folder on the worker's machine (the console's restore to a path)."""
     job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.RESTORE, params={"to": to, "only": only},
                                    requested_by=requested_by)
+    audit_record(by=requested_by, action="wedding.restore", target=f"wedding:{wedding.slug}",
+                 details={"job": job.pk, "to": to, "only": only})
     transaction.on_commit(lambda: django_rq.get_queue(job.queue).enqueue(restore_job, job.pk))
     return job
 

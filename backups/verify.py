@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from providers.backends import backend_for
-from providers.backends.base import Backend, IntegrityError, ProviderError
+from providers.backends.base import Backend, ProviderError
 from providers.models import Provider
 
-from . import encryption
+from .deletion import stray_delete
+from .integrity import replica_check
 from .layout import manifest_key, wedding_prefix
-from .models import BackupJob, Replica, Wedding
+from .models import Replica, Wedding
 from .signals import copies_damaged
 from .snapshots import wedding_refresh
 
@@ -30,34 +30,6 @@ class VerifyReport:
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
-
-
-def _checksums_agree(stored: dict[str, str], reported: dict[str, str]) -> bool:
-    common = set(stored) & set(reported)
-    return all(stored[a].lower() == reported[a].lower() for a in common)
-
-
-def replica_check(replica: Replica, backend: Backend, *, deep: bool) -> str:
-    """Empty when the replica is what we recorded; otherwise why not. ProviderError propagates."""
-    info = backend.head(replica.object_key)
-    if info is None:
-        return "missing on the provider"
-    if info.size != replica.size:
-        return f"size {info.size} differs from the recorded {replica.size}"
-    if info.checksums and not _checksums_agree(replica.checksums, info.checksums):
-        return "provider checksum differs from the recorded one"
-    if deep:
-        digest = hashlib.sha256()
-        key = encryption.wedding_data_key(replica.asset.wedding) if replica.encrypted else None
-        with backend.open(replica.object_key) as fh:
-            try:
-                for chunk in encryption.plaintext_chunks(fh, encrypted=replica.encrypted, data_key=key):
-                    digest.update(chunk)
-            except IntegrityError as exc:
-                return str(exc)
-        if digest.hexdigest() != replica.sha256:
-            return "sha256 of the stored bytes differs"
-    return ""
 
 
 def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True,
@@ -95,11 +67,9 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
 
 def _find_orphans(wedding: Wedding, report: VerifyReport, *, clean: bool) -> None:
     """Objects under the wedding's prefix that no replica accounts for (e.g. a crash after upload, before
-    the database write). Deleted only while no backup of the wedding is running, so an in-flight upload
-    is never mistaken for one."""
-    busy = wedding.jobs.filter(status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING],
-                               kind__in=[BackupJob.Kind.BACKUP, BackupJob.Kind.REPAIR, BackupJob.Kind.FAILOVER]
-                               ).exists()
+    the database write). Removed through ``deletion.stray_delete``, which checks again at the moment of
+    deletion that nothing references the object, that no job writing the wedding's objects runs, and that the
+    object is old enough: a copy in flight is never mistaken for an orphan."""
     for provider in Provider.objects.filter(enabled=True).exclude(status=Provider.Status.DOWN):
         known = set(
             Replica.objects.filter(asset__wedding=wedding, provider=provider)
@@ -112,8 +82,8 @@ def _find_orphans(wedding: Wedding, report: VerifyReport, *, clean: bool) -> Non
                 if info.key in known:
                     continue
                 report.orphans.append(f"{provider.name}: {info.key}")
-                if clean and not busy:
-                    backend.delete(info.key)
+                if clean and stray_delete(provider=provider, wedding=wedding, info=info,
+                                          reason="orphan: no copy of the wedding accounts for it"):
                     report.orphans_deleted += 1
         except ProviderError as exc:
             report.unreachable.append(f"{provider.name}: listing failed: {exc}")

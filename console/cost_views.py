@@ -10,10 +10,10 @@ from costs import charts, queries
 from costs.models import Optimization
 from costs.tasks import optimization_apply as apply
 from costs.tasks import optimizations_apply_all as apply_all
-from wedbackup.web import staff_post, staff_required
+from wedbackup.web import action, page
 
 
-@staff_required
+@page("costs.view_optimization")
 def costs(request: HttpRequest) -> HttpResponse:
     context = queries.costs_page(request.GET.get("page", 1))
     context["charts"] = []
@@ -30,7 +30,7 @@ def costs(request: HttpRequest) -> HttpResponse:
     return render(request, "costs/costs.html", context)
 
 
-@staff_post
+@action("costs.apply_optimization")
 def optimization_apply(request: HttpRequest, pk: int) -> HttpResponse:
     optimization = get_object_or_404(Optimization, pk=pk)
     job = apply(optimization=optimization, by=request.user)
@@ -43,7 +43,7 @@ def optimization_apply(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("costs:index")
 
 
-@staff_post
+@action("costs.apply_optimization")
 def optimizations_apply_all(request: HttpRequest) -> HttpResponse:
     jobs = apply_all(by=request.user)
     messages.success(request, f"{len(jobs)} apply job{'s' if len(jobs) != 1 else ''} queued.")

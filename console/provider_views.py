@@ -11,7 +11,7 @@ from backups.failover import provider_mark_down, provider_mark_up, provider_prob
 from backups.snapshots import fleet_refreshed_at
 from providers import charts, queries
 from providers.models import Provider
-from wedbackup.web import staff_required
+from wedbackup.web import page, staff_required
 
 # action in the URL -> (function in backups.failover, button label, what it does)
 ACTIONS = {
@@ -21,13 +21,13 @@ ACTIONS = {
 }
 
 
-@staff_required
+@page("providers.view_provider")
 def provider_list(request: HttpRequest) -> HttpResponse:
     return render(request, "providers/provider_list.html", {"providers": list(queries.providers_with_usage()),
                                                             "as_of": fleet_refreshed_at()})
 
 
-@staff_required
+@page("providers.view_provider")
 def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         context = queries.provider_detail(pk, request.GET.get("range", queries.DEFAULT_RANGE))
@@ -39,7 +39,7 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "providers/provider_detail.html", context)
 
 
-@staff_required
+@staff_required  # the named permission is checked inside, after the action is known to exist
 def provider_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """GET: a confirmation page. POST (CSRF-checked): run the failover function."""
     if action not in ACTIONS:

@@ -14,13 +14,13 @@ from backups import queries as backup_queries
 from backups.models import BackupJob
 from backups.tasks import backup_start, verify_start
 from costs.charts import now_vs_optimised_figure
-from wedbackup.web import staff_post, staff_required
+from wedbackup.web import action, page
 
 from . import queries
 from .tasks import snapshots_refresh as snapshots_refresh_job
 
 
-@staff_required
+@page("backups.view_wedding")
 def overview(request: HttpRequest) -> HttpResponse:
     context = queries.overview()
     context["charts"] = [
@@ -32,7 +32,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "backups/overview.html", context)
 
 
-@staff_post
+@action("backups.view_wedding")
 def snapshots_refresh(request: HttpRequest) -> HttpResponse:
     """Recompute the stored protection and cost figures now, in a worker."""
     queue = django_rq.get_queue("bulk", commit_mode="auto")  # nothing to wait for: no rows are written here
@@ -48,17 +48,17 @@ def snapshots_refresh(request: HttpRequest) -> HttpResponse:
 RETRYABLE = (BackupJob.Kind.BACKUP, BackupJob.Kind.REPAIR, BackupJob.Kind.VERIFY)
 
 
-@staff_required
+@page("backups.view_backupjob")
 def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "backups/jobs.html", backup_queries.jobs_page())
 
 
-@staff_required
+@page("backups.view_backupjob")
 def job_json(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(backup_queries.job_status(get_object_or_404(BackupJob, pk=pk)))
 
 
-@staff_post
+@action("backups.backup_wedding")
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the job's action again for its wedding (the engine is idempotent: done work is skipped)."""
     job = get_object_or_404(BackupJob.objects.select_related("wedding"), pk=pk)

@@ -13,7 +13,7 @@ from backups.restore import wedding_zip
 from backups.tasks import backup_start, import_start, restore_start, verify_start
 from backups.zipdownload import discard, zip_response
 from providers.residency import ZONES
-from wedbackup.web import staff_post, staff_required
+from wedbackup.web import action, page
 
 from . import queries as console_queries
 
@@ -22,7 +22,7 @@ SORTS = [("date", "Newest first"), ("oldest", "Oldest first"), ("couple", "Coupl
          ("copies", "Fewest copies"), ("risk", "Most at risk")]
 
 
-@staff_required
+@page("backups.view_wedding")
 def wedding_list(request: HttpRequest) -> HttpResponse:
     filters = {key: request.GET.get(key, "").strip()
                for key in ("q", "residency", "plan", "status", "since", "until", "sort")}
@@ -35,7 +35,7 @@ def wedding_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-@staff_post
+@action("backups.import_wedding")
 def wedding_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST)
     if not form.is_valid():
@@ -47,7 +47,7 @@ def wedding_import(request: HttpRequest) -> HttpResponse:
     return redirect("backups:jobs")
 
 
-@staff_required
+@page("backups.view_wedding")
 def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
     wedding = get_object_or_404(Wedding, slug=slug)
     context = console_queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1))
@@ -56,21 +56,21 @@ def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "backups/wedding_detail.html", context)
 
 
-@staff_post
+@action("backups.backup_wedding")
 def wedding_backup(request: HttpRequest, slug: str) -> HttpResponse:
     job = backup_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
     messages.success(request, f"Backup job #{job.pk} queued.")
     return redirect("backups:wedding", slug=slug)
 
 
-@staff_post
+@action("backups.backup_wedding")
 def wedding_verify(request: HttpRequest, slug: str) -> HttpResponse:
     job = verify_start(wedding=get_object_or_404(Wedding, slug=slug), requested_by=request.user)
     messages.success(request, f"Verify job #{job.pk} queued.")
     return redirect("backups:wedding", slug=slug)
 
 
-@staff_post
+@action("backups.restore_wedding")
 def wedding_restore_to(request: HttpRequest, slug: str) -> HttpResponse:
     """Restore into a folder on the server, as a job the wedding page shows with its progress."""
     wedding = get_object_or_404(Wedding, slug=slug)
@@ -85,11 +85,11 @@ def wedding_restore_to(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("backups:wedding", slug=slug)
 
 
-@staff_post
+@action("backups.restore_wedding")
 def wedding_restore(request: HttpRequest, slug: str) -> HttpResponse:
     """Restore every file into a zip and send it; the temporary folder goes when the download ends."""
     wedding = get_object_or_404(Wedding, slug=slug)
-    path, report = wedding_zip(wedding)
+    path, report = wedding_zip(wedding, by=request.user)
     if report.failed and not report.restored:
         discard(path)
         messages.error(request, f"Restore failed for all {len(report.failed)} files: "

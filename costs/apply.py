@@ -52,7 +52,8 @@ def optimization_execute(*, optimization: Optimization, job: BackupJob) -> str:
     wedding = optimization.wedding
     BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
     before = wedding_monthly(wedding)
-    steps = Steps(rules_for(wedding), {s.id: s for s in provider_states()}, wedding.residency_zone)
+    by = optimization.applied_by.get_username() if optimization.applied_by else "system"
+    steps = Steps(rules_for(wedding), {s.id: s for s in provider_states()}, wedding.residency_zone, by=by)
     work = [(change, r) for change in optimization.changes for r in _replicas(wedding, change)]
     BackupJob.objects.filter(pk=job.pk).update(files_planned=len(work), bytes_planned=sum(r.size for _, r in work))
     errors: list[str] = []

@@ -83,6 +83,7 @@ class Optimization(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["status", "kind"])]
+        permissions = [("apply_optimization", "Can apply cost optimisations (copy, verify, then delete)")]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary[:60]}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import F
 from django.utils import timezone
 
+from backups.deletion import DeleteRefused, replica_delete
 from backups.layout import object_key
 from backups.limits import provider_slot
 from backups.models import Asset, Replica
@@ -28,8 +29,8 @@ class PolicyWouldBreak(Exception):
 class Steps:
     """Shared state of one apply run: backends per provider, provider states, the wedding's rules."""
 
-    def __init__(self, rules: Rules, states: dict[int, ProviderState], zone: str):
-        self.rules, self.states, self.zone = rules, states, zone
+    def __init__(self, rules: Rules, states: dict[int, ProviderState], zone: str, *, by: str = "system"):
+        self.rules, self.states, self.zone, self.by = rules, states, zone, by
         self._backends: dict[int, Backend] = {}
 
     def backend(self, replica: Replica) -> Backend:
@@ -98,9 +99,11 @@ class Steps:
         gap = self.gap(asset, remaining)
         if gap:
             raise PolicyWouldBreak(f"{asset.relative_path}: {gap} without the copy on {replica.provider.name}")
-        Replica.objects.filter(pk=replica.pk).update(status=Replica.Status.DELETING, updated=timezone.now())
-        self.backend(replica).delete(replica.object_key)
-        Replica.objects.filter(pk=replica.pk).update(status=Replica.Status.DELETED, updated=timezone.now())
+        try:  # the guarded path confirms the new copy (and the others) on the providers before deleting
+            replica_delete(replica=replica, reason=f"cost optimisation: moved to {target.provider.name}",
+                           by=self.by)
+        except DeleteRefused as exc:
+            raise PolicyWouldBreak(str(exc)) from exc
 
     def _stream(self, asset: Asset, target: Replica, storage_class: str) -> ObjectInfo | None:
         """Stream from an existing replica (fast ones first) into the target's put; the sha256 is checked."""

@@ -7,6 +7,7 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 
+from backups.audit import audit_record
 from backups.models import BackupJob
 
 from .apply import APPLIABLE, QUEUE, optimization_crashed, optimization_execute
@@ -30,6 +31,8 @@ def optimization_apply(*, optimization: Optimization, by=None) -> BackupJob | No
                                        requested_by=by, params={"optimization": opt.pk})
         Optimization.objects.filter(pk=opt.pk).update(status=Optimization.Status.APPLYING, job=job, applied_by=by,
                                                       error="")
+        audit_record(by=by, action="optimization.apply", target=f"optimization:{opt.pk}",
+                     details={"job": job.pk, "kind": opt.kind, "summary": opt.summary[:500]})
         transaction.on_commit(lambda: django_rq.get_queue(QUEUE).enqueue(
             optimization_run, opt.pk, job.pk, job_timeout=settings.RQ_QUEUES[QUEUE]["DEFAULT_TIMEOUT"]))
     optimization.refresh_from_db()

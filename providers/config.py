@@ -10,7 +10,9 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .backends import BACKENDS, backend_class
+from .backends import BACKENDS, backend_class, config_for
+from .endpoints import endpoint_problem
+from .identity import location_of, location_taken
 from .models import Provider
 
 FIELDS = {"name", "kind", "region", "bucket", "endpoint", "default_storage_class", "credentials", "credentials_env",
@@ -57,6 +59,24 @@ def _entry_values(entry: Any, where: str, problems: list[str]) -> dict | None:
     return values
 
 
+def _shared_locations(rows: list[Provider]) -> list[str]:
+    """Two providers (in the file, or one in the file and one already saved) writing to one place."""
+    problems, seen = [], {}
+    names = {p.name for p in rows}
+    for provider in rows:
+        place = location_of(config_for(provider))
+        if not place:
+            continue
+        if place in seen:
+            problems.append(f"{provider.name} and {seen[place]} write to the same bucket/folder")
+            continue
+        seen[place] = provider.name
+        twin = location_taken(config=config_for(provider), exclude_pk=provider.pk)
+        if twin is not None and twin.name not in names:
+            problems.append(f"{provider.name}: provider {twin.name} already writes to this bucket/folder")
+    return problems
+
+
 def providers_load(*, text: str) -> ApplyResult:
     """Create or update providers from YAML. Nothing is written unless every entry is valid."""
     try:
@@ -75,6 +95,14 @@ def providers_load(*, text: str) -> ApplyResult:
         if values is None:
             continue
         provider = Provider.objects.filter(name=values.get("name")).first() or Provider()
+        moved = provider.pk and any(values.get(k, getattr(provider, k)) != getattr(provider, k)
+                                    for k in ("endpoint", "bucket", "kind"))
+        if moved and not values.get("credentials") and provider.credentials:
+            problems.append(f"{where}: the endpoint, bucket or kind changed: name the credentials again (stored "
+                            "ones are never sent to another place)")
+        problem = endpoint_problem(values.get("endpoint", ""))
+        if problem:
+            problems.append(f"{where}.endpoint: {problem}")
         for k, v in values.items():
             if k == "credentials" and not v and provider.pk:
                 continue  # keep stored credentials when the file names none
@@ -86,6 +114,7 @@ def providers_load(*, text: str) -> ApplyResult:
         rows.append(provider)
     names = [p.name for p in rows]
     problems += [f"name {n!r} appears more than once" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += _shared_locations(rows)
     if problems:
         raise ConfigError(problems)
     result = ApplyResult()

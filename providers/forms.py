@@ -7,6 +7,8 @@ from django.conf import settings
 
 from .backends import backend_from_config
 from .backends.base import BackendConfig, ProviderError
+from .endpoints import endpoint_problem
+from .identity import location_taken
 from .models import Provider
 
 
@@ -48,9 +50,28 @@ class ProviderForm(forms.ModelForm):
             raise forms.ValidationError("Credentials must be a JSON object of names to values.")
         return value
 
+    def clean_endpoint(self) -> str:
+        value = self.cleaned_data["endpoint"]
+        problem = endpoint_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value
+
     def clean(self) -> dict:
         data = super().clean()
-        if self.errors or not data.get("check_connection") or not data.get("enabled"):
+        if self.errors:
+            return data
+        moved = self.instance.pk and {"endpoint", "bucket", "kind"} & set(self.changed_data)
+        if moved and data.get("new_credentials") is None and self.instance.credentials:
+            raise forms.ValidationError("The endpoint, bucket or kind changed: enter the credentials again (stored "
+                                        "credentials are never sent to a place other than the one they were "
+                                        "entered for).")
+        twin = location_taken(config=_config(data, data.get("new_credentials") or self.instance.credentials or {}),
+                              exclude_pk=self.instance.pk)
+        if twin is not None:
+            raise forms.ValidationError(f"Provider {twin.name} already writes to this bucket/folder: two providers "
+                                        "on one place would count one copy twice.")
+        if not data.get("check_connection") or not data.get("enabled"):
             return data
         problem = connection_problem(data, data.get("new_credentials") or self.instance.credentials or {})
         if problem:
@@ -64,15 +85,19 @@ class ProviderForm(forms.ModelForm):
         return super().save(commit=commit)
 
 
+def _config(data: dict, credentials: dict) -> BackendConfig:
+    return BackendConfig(
+        name=data.get("name") or "new provider", kind=data["kind"], bucket=data.get("bucket", ""),
+        region=data.get("region", ""), endpoint=data.get("endpoint", ""), credentials=credentials,
+        default_storage_class=data.get("default_storage_class", ""), options=data.get("options") or {},
+        part_size=settings.WEDBACKUP_PART_SIZE,
+    )
+
+
 def connection_problem(data: dict, credentials: dict) -> str:
     """Empty when a probe with these settings succeeds; otherwise the backend's own message (never secrets)."""
     try:
-        backend = backend_from_config(BackendConfig(
-            name=data.get("name") or "new provider", kind=data["kind"], bucket=data.get("bucket", ""),
-            region=data.get("region", ""), endpoint=data.get("endpoint", ""), credentials=credentials,
-            default_storage_class=data.get("default_storage_class", ""), options=data.get("options") or {},
-            part_size=settings.WEDBACKUP_PART_SIZE,
-        ))
+        backend = backend_from_config(_config(data, credentials))
     except ProviderError as exc:
         return str(exc)
     probe = backend.probe()

@@ -11,7 +11,21 @@ pytest_plugins = [
     "tests.fixtures.clouds",
 ]
 
+import os  # noqa: E402
+
 import pytest  # noqa: E402
+
+# The console's import and restore-to-folder roots: anywhere for the suite (worker processes read this too);
+# tests of the roots themselves narrow them with the settings fixture.
+os.environ.setdefault("WEDBACKUP_IMPORT_ROOTS", "/")
+os.environ.setdefault("WEDBACKUP_RESTORE_ROOTS", "/")
+
+
+@pytest.fixture(autouse=True)
+def _roots_anywhere(settings):
+    """The same in this process (Django read its settings before this file was loaded)."""
+    settings.WEDBACKUP_IMPORT_ROOTS = ["/"]
+    settings.WEDBACKUP_RESTORE_ROOTS = ["/"]
 
 
 @pytest.fixture

@@ -62,9 +62,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "wedbackup.middleware.SuperuserOnlyPaths",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# django-rq's views (queues, jobs, workers, cron history) check only is_staff: superusers only here.
+WEDBACKUP_SUPERUSER_PATHS = ["/admin/rq/"]
 
 ROOT_URLCONF = "wedbackup.urls"
 WSGI_APPLICATION = "wedbackup.wsgi.application"
@@ -146,6 +150,14 @@ WEDBACKUP_BREAKER_COOLDOWN = env_int("WEDBACKUP_BREAKER_COOLDOWN", 30)
 WEDBACKUP_SNAPSHOT_INTERVAL = env_int("WEDBACKUP_SNAPSHOT_INTERVAL", 300)
 WEDBACKUP_COST_SNAPSHOT_INTERVAL = env_int("WEDBACKUP_COST_SNAPSHOT_INTERVAL", 3600)
 WEDBACKUP_HEALTH_RETENTION_DAYS = env_int("WEDBACKUP_HEALTH_RETENTION_DAYS", 30)
+# Provider endpoints on private or loopback addresses (the local fleet, servers on your own network); link-local
+# and cloud-metadata addresses are always refused.
+WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = env_bool("WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS", not PRODUCTION)
+# The only server folders the console may import from and restore into (comma-separated absolute paths).
+WEDBACKUP_IMPORT_ROOTS = env_list("WEDBACKUP_IMPORT_ROOTS", [str(VAR_DIR / "incoming")])
+WEDBACKUP_RESTORE_ROOTS = env_list("WEDBACKUP_RESTORE_ROOTS", [str(VAR_DIR / "restores")])
+# An object no copy accounts for is removed by verification only once it is this many seconds old.
+WEDBACKUP_ORPHAN_MIN_AGE = env_int("WEDBACKUP_ORPHAN_MIN_AGE", 24 * 3600)
 # Bytes per second assumed for failover estimates until throughput has been measured.
 WEDBACKUP_FAILOVER_THROUGHPUT = env_int("WEDBACKUP_FAILOVER_THROUGHPUT", 10 * 1024 * 1024)
 

@@ -34,6 +34,31 @@ def staff_post(view: Callable) -> Callable:
     return require_POST(staff_required(view))
 
 
+def permission(perm: str) -> Callable[[Callable], Callable]:
+    """Staff with the named permission ("app.codename") only: others get 403 saying which one they lack."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.has_perm(perm):
+                raise PermissionDenied(f"You need the permission {perm!r}.")
+            return view(request, *args, **kwargs)
+
+        return staff_required(wrapper)
+
+    return decorate
+
+
+def page(perm: str) -> Callable[[Callable], Callable]:
+    """A console page: staff with ``perm`` (a view permission)."""
+    return permission(perm)
+
+
+def action(perm: str) -> Callable[[Callable], Callable]:
+    """A console action: POST only, staff with ``perm``; CSRF is checked by the middleware."""
+    return lambda view: require_POST(permission(perm)(view))
+
+
 def figure(data: list, **layout) -> dict:
     """A plotly figure as plain JSON-ready data (traces are graph_objects, validated by plotly)."""
     import plotly.graph_objects as go

@@ -90,6 +90,13 @@ class AzureBlobBackend(Backend):
         )
         return kwargs
 
+    @classmethod
+    def location_of(cls, config: BackendConfig) -> str:
+        """The account's blob endpoint (its name is part of the host) and the container."""
+        account = (config.credentials or {}).get("account_name", "")
+        url = config.endpoint.rstrip("/") or (f"https://{account}.blob.core.windows.net" if account else "")
+        return f"azure_blob|{url.lower()}|{config.bucket.strip('/')}|"
+
     def _account_url(self, creds: dict[str, Any]) -> str:
         if self.config.endpoint:
             return self.config.endpoint.rstrip("/")

@@ -270,6 +270,24 @@ class Backend(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.name}>"
 
+    #: The API family the endpoint speaks: two kinds on one endpoint (aws_s3 and wasabi against one S3 server)
+    #: reach the same objects.
+    protocol: ClassVar[str] = ""
+
+    def location(self) -> str:
+        """The identity of the physical place this backend writes to (endpoint + bucket + root). Two providers
+        with one location are one copy, not two: the guarded delete refuses to count one as the other's
+        survivor, and a second provider with a location already in use is refused."""
+        return self.location_of(self.config)
+
+    @classmethod
+    def location_of(cls, config: BackendConfig) -> str:
+        """``location()`` from the configuration alone (no credentials needed, no request made)."""
+        endpoint = config.endpoint.strip().rstrip("/").lower()
+        family = (cls.protocol or cls.kind) if endpoint else cls.kind
+        root = str(config.options.get("root", "") or config.options.get("root_folder_id", "")).strip("/")
+        return f"{family}|{endpoint}|{config.bucket.strip().strip('/')}|{root}"
+
     # -- the operations -------------------------------------------------
     @abc.abstractmethod
     def put(

@@ -46,6 +46,7 @@ from .base import (
     validate_key,
 )
 from .dropbox_content import VerifiedDownload, content_hash
+from .dropbox_errors import dropbox_error, error_tags
 
 T = TypeVar("T")
 
@@ -54,21 +55,6 @@ WEDDING_FOLDER = "Wedding_"
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After goes back to the queue instead of blocking a worker
 TIMEOUT = 60.0
-
-
-def _tags(error: Any) -> list[str]:
-    """The tag path of a route error, e.g. ['path', 'conflict', 'file'] (as in error_summary).
-
-    Stone unions offer only ``is_<tag>()`` checks, so the generic walk reads their ``_tag``/``_value``.
-    """
-    tags: list[str] = []
-    while error is not None and len(tags) < 8:
-        if hasattr(error, "_tag"):
-            tags.append(error._tag)
-            error = error._value
-        else:
-            error = getattr(error, "reason", None)  # UploadWriteFailed wraps a WriteError
-    return tags
 
 
 class DropboxBackend(Backend):
@@ -141,7 +127,7 @@ class DropboxBackend(Backend):
             except dbx.ApiError:
                 raise
             except dbx.AuthError as exc:
-                raise PermanentError(f"{name}: Dropbox refused the credentials ({'/'.join(_tags(exc.error))}); "
+                raise PermanentError(f"{name}: Dropbox refused the credentials ({'/'.join(error_tags(exc.error))}); "
                                      "reconnect the Dropbox account") from exc
             except dbx.PathRootError as exc:
                 raise PermanentError(f"{name}: the Dropbox root_namespace_id is not accessible to this "
@@ -157,21 +143,17 @@ class DropboxBackend(Backend):
         raise AssertionError("unreachable")
 
     def _api_error(self, exc: dbx.ApiError, what: str) -> ProviderError:
-        tags = _tags(exc.error)
-        summary = f"{self.config.name}: Dropbox could not {what}: {'/'.join(tags)}"
-        if "lookup_failed" in tags or "incorrect_offset" in tags:
-            return TransientError(f"{summary} (the upload session was lost; upload again)")
-        if "insufficient_space" in tags:
-            return PermanentError(f"{summary} (the Dropbox account is full: free space or upgrade the plan)")
-        if "content_hash_mismatch" in tags:
-            return IntegrityError(f"{summary} (bytes were corrupted on the way to Dropbox)")
-        if "too_many_write_operations" in tags:
-            return TransientError(summary)
-        if "not_found" in tags:
-            return ObjectNotFound(summary)
-        return PermanentError(summary)
+        return dropbox_error(exc, what, name=self.config.name)
 
     # -- keys and paths ----------------------------------------------------------
+    @classmethod
+    def location_of(cls, config: BackendConfig) -> str:
+        """Dropbox paths are case-insensitive: /WedBackup and /wedbackup are one folder."""
+        opts = config.options
+        root = "/" + config.bucket.strip("/") if config.bucket else opts.get("root", "/WedBackup")
+        return (f"dropbox|{config.endpoint.rstrip('/').lower()}|{opts.get('team_member_id', '')}:"
+                f"{opts.get('root_namespace_id', '')}|{root.lower()}")
+
     def path_for(self, key: str) -> str:
         """The Dropbox path of a key (``weddings/<slug>/x`` -> ``<root>/Wedding_<slug>/x``)."""
         parts = validate_key(key).split("/")
@@ -208,7 +190,7 @@ class DropboxBackend(Backend):
             try:
                 self._call("create the root folder", lambda: self.client.files_create_folder_v2(self.root))
             except dbx.ApiError as exc:
-                if "conflict" not in _tags(exc.error):
+                if "conflict" not in error_tags(exc.error):
                     raise self._api_error(exc, f"create {self.root}") from exc
         self._root_seen = False
         self._check_root()
@@ -229,6 +211,7 @@ class DropboxBackend(Backend):
         path = self.path_for(key)
         self.storage_class_for(storage_class)
         self._check_root()
+        self._refuse_case_twin(key, path)
         reader, whole = HashingReader(stream, size, sha256), DropboxContentHasher()
         try:
             if size <= self.part_size:
@@ -242,6 +225,14 @@ class DropboxBackend(Backend):
             self._delete_path(path, md.rev)
             raise IntegrityError(f"{self.config.name}: Dropbox content_hash of {key} differs from the bytes sent")
         return self._info(key, md)
+
+    def _refuse_case_twin(self, key: str, path: str) -> None:
+        """Dropbox names ignore case: a file named like this one in another case is another key's object, which
+        an overwrite would replace (and a later delete of either would remove both). Refused, as Box does."""
+        existing = self._metadata(path)
+        if existing is not None and existing.name != path.rsplit("/", 1)[-1]:
+            raise PermanentError(f"{self.config.name}: Dropbox already holds {existing.name!r}, which differs from "
+                                 f"{key.rsplit('/', 1)[-1]!r} only in case (Dropbox names ignore case)")
 
     def _read(self, reader: HashingReader, n: int, whole: DropboxContentHasher) -> bytes:
         buf = bytearray()
@@ -377,6 +368,17 @@ class DropboxBackend(Backend):
         if not folder:
             raise PermanentError(f"{self.config.name}: refusing to share the whole Dropbox root")
         return self._link(self.path_for(folder), prefix)
+
+    def revoke_link(self, url: str) -> bool:
+        """Withdraw a shared link: it stops working for anyone who has it. False when this account has no such
+        link (it may belong to another account, or be gone already)."""
+        try:
+            self._call("revoke a shared link", lambda: self.client.sharing_revoke_shared_link(url))
+        except dbx.ApiError as exc:
+            if exc.error.is_shared_link_not_found():
+                return False
+            raise self._api_error(exc, "revoke a shared link") from exc
+        return True
 
     def _link(self, path: str, what: str) -> str:
         """Create the shared link of a path, or return the one it already has."""

@@ -67,6 +67,8 @@ class S3Backend(Backend):
     #: MaxKeys per list request; tests lower it to exercise paging.
     page_size: int = 1000
 
+    protocol = "s3"
+
     def __init__(self, config: BackendConfig):
         super().__init__(config)
         opts = config.options

@@ -50,6 +50,11 @@ class WatchedFolderBackend(Backend):
     storage_classes = ("",)
     known_options = frozenset({"create", "agent_marker", "agent_max_age_hours"})
 
+    @classmethod
+    def location_of(cls, config: BackendConfig) -> str:
+        """The folder itself, symlinks resolved: two paths to one folder are one place."""
+        return f"watched_folder|{Path(config.bucket).expanduser().absolute().resolve()}||"
+
     def __init__(self, config: BackendConfig):
         super().__init__(config)
         if not config.bucket:

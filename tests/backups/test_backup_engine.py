@@ -127,7 +127,8 @@ def test_verify_finds_a_corrupted_copy_and_repair_restores_it(folders, three_fol
     assert wedding_verify(wedding=wedding, deep=True).mismatched == []
 
 
-def test_verify_deletes_orphans_under_the_wedding_prefix(folders, three_folders, run_workers):
+def test_verify_deletes_orphans_under_the_wedding_prefix(folders, three_folders, run_workers, settings):
+    settings.WEDBACKUP_ORPHAN_MIN_AGE = 0  # this orphan was just made; in service one must be a day old
     wedding = wedding_from(folders)
     backup_start(wedding=wedding)
     run_workers()

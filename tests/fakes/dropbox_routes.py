@@ -262,6 +262,15 @@ def list_shared_links(fake: FakeDropbox, space: str, arg: dict[str, Any], body: 
     return {"links": links, "has_more": False}
 
 
+def revoke_shared_link(fake: FakeDropbox, space: str, arg: dict[str, Any], body: bytes) -> None:
+    url = arg.get("url", "")
+    for key, md in list(fake.links.items()):
+        if key[0] == space and md["url"] == url:
+            del fake.links[key]
+            return None
+    raise route_error(["shared_link_not_found"], {".tag": "shared_link_not_found"})
+
+
 ROUTES = {
     "/2/files/upload": upload,
     "/2/files/upload_session/start": session_start,
@@ -275,6 +284,7 @@ ROUTES = {
     "/2/files/list_folder/continue": list_folder_continue,
     "/2/sharing/create_shared_link_with_settings": create_shared_link,
     "/2/sharing/list_shared_links": list_shared_links,
+    "/2/sharing/revoke_shared_link": revoke_shared_link,
 }
 CONTENT_ROUTES = {"/2/files/upload", "/2/files/upload_session/start", "/2/files/upload_session/append_v2",
                   "/2/files/upload_session/finish", "/2/files/download"}

@@ -18,7 +18,9 @@ def provider(tmp_path):
 
 @pytest.fixture
 def staff_without_permission(django_user_model):
+    """Staff who may see the provider pages (a viewer) but not fail over."""
     user = django_user_model.objects.create_user("ops", "ops@example.com", "pw-ops-12345", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_provider"))
     client = Client()
     client.force_login(user)
     return user, client

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -28,6 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         var = settings.VAR_DIR
+        for root in (*settings.WEDBACKUP_IMPORT_ROOTS, *settings.WEDBACKUP_RESTORE_ROOTS):
+            Path(root).mkdir(parents=True, exist_ok=True)  # the console's import and restore folders
         self.stdout.write("Starting local cloud servers (SeaweedFS, Azurite, GCS emulator)...")
         fleet = fleet_start(var / "localclouds")
         children: list[subprocess.Popen] = []

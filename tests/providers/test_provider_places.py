@@ -1,0 +1,74 @@
+"""Two providers on one bucket/folder are one copy, not two: refused wherever a provider is saved."""
+
+import pytest
+
+from providers.config import ConfigError, providers_load
+from providers.forms import ProviderForm
+from tests.factories import make_provider
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(**overrides):
+    data = {"name": "nas-2", "kind": "watched_folder", "region": "us-east-1", "bucket": "", "endpoint": "",
+            "default_storage_class": "", "options": "{}", "enabled": True, "notes": "", "status": "active"}
+    data.update(overrides)
+    return data
+
+
+def test_the_admin_form_refuses_a_second_provider_on_the_same_folder(tmp_path):
+    (tmp_path / "nas").mkdir()
+    make_provider(name="nas-1", kind="watched_folder", bucket=str(tmp_path / "nas"))
+    form = ProviderForm(data=form_data(bucket=str(tmp_path / "nas" / ".." / "nas")))
+    assert not form.is_valid()
+    assert "already writes to this bucket/folder" in str(form.errors)
+    assert ProviderForm(data=form_data(bucket=str(tmp_path / "other"))).is_valid()
+
+
+def test_the_same_s3_bucket_behind_one_endpoint_is_one_place_whatever_the_kind():
+    make_provider(name="s3", kind="aws_s3", bucket="photos", endpoint="http://127.0.0.1:8333")
+    text = ("- {name: wasabi, kind: wasabi, region: us-east-1, bucket: photos, endpoint: 'http://127.0.0.1:8333/',"
+            " credentials: {access_key_id: a, secret_access_key: b}}\n")
+    with pytest.raises(ConfigError, match="already writes to this bucket"):
+        providers_load(text=text)
+
+
+def test_load_providers_refuses_two_entries_on_one_folder(tmp_path):
+    text = (f"- {{name: a, kind: watched_folder, bucket: '{tmp_path}'}}\n"
+            f"- {{name: b, kind: watched_folder, bucket: '{tmp_path}/'}}\n")
+    with pytest.raises(ConfigError, match="write to the same bucket/folder"):
+        providers_load(text=text)
+
+
+# -- endpoints: where a stored key may be sent --------------------------------------------------------------
+@pytest.mark.parametrize("endpoint", ["http://169.254.169.254/", "http://[fe80::1]:9000", "http://metadata.google.internal"])
+def test_metadata_and_link_local_endpoints_are_always_refused(endpoint, settings):
+    settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = True
+    form = ProviderForm(data=form_data(kind="aws_s3", bucket="photos", endpoint=endpoint))
+    assert not form.is_valid() and "endpoint" in form.errors
+    with pytest.raises(ConfigError, match="endpoint"):
+        providers_load(text=f"- {{name: x, kind: aws_s3, bucket: photos, endpoint: '{endpoint}'}}\n")
+
+
+def test_private_endpoints_need_the_setting(settings):
+    settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = False
+    assert "endpoint" in ProviderForm(data=form_data(kind="aws_s3", bucket="p", endpoint="http://10.1.2.3:9000")).errors
+    assert "endpoint" in ProviderForm(data=form_data(kind="aws_s3", bucket="p", endpoint="http://127.0.0.1:8333")).errors
+    settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = True
+    assert ProviderForm(data=form_data(kind="aws_s3", bucket="p", endpoint="http://10.1.2.3:9000")).is_valid()
+
+
+def test_moving_a_provider_needs_its_credentials_again():
+    provider = make_provider(name="s3", kind="aws_s3", bucket="photos", endpoint="https://s3.example.com",
+                             credentials={"access_key_id": "AKIA", "secret_access_key": "s3cr3t"})
+    data = form_data(name="s3", kind="aws_s3", bucket="photos", endpoint="https://evil.example.net")
+    form = ProviderForm(data=data, instance=provider)
+    assert not form.is_valid() and "enter the credentials again" in str(form.errors)
+    form = ProviderForm(data={**data, "new_credentials": '{"access_key_id": "AKIA", "secret_access_key": "new"}'},
+                        instance=provider)
+    assert form.is_valid(), form.errors
+    provider.refresh_from_db()  # validating a ModelForm writes its values into the instance
+    unchanged = ProviderForm(data={**data, "endpoint": "https://s3.example.com", "notes": "renamed"}, instance=provider)
+    assert unchanged.is_valid(), unchanged.errors
+    with pytest.raises(ConfigError, match="name the credentials again"):
+        providers_load(text="- {name: s3, kind: aws_s3, bucket: other-bucket, endpoint: 'https://s3.example.com'}\n")
