@@ -88,6 +88,11 @@ def replica_delete(*, replica: Replica, reason: str, by: str = "system") -> None
         if replica.status == Replica.Status.DELETED:
             return
         asset, wedding = replica.asset, replica.asset.wedding
+        if wedding.legal_hold:
+            raise DeleteRefused(f"{wedding.slug} is under legal hold: nothing of it is deleted")
+        if replica.retain_until and replica.retain_until > timezone.now():
+            raise DeleteRefused(f"{asset.relative_path} on {replica.provider.name} is locked until "
+                                f"{replica.retain_until:%Y-%m-%d %H:%M} UTC (retention)")
         backends: dict[int, Backend] = {replica.provider_id: backend_for(replica.provider)}
         confirmed, doubts = _survivors(replica, backends)
         states = {s.id: s for s in provider_states()}
@@ -119,6 +124,8 @@ def stray_delete(*, provider: Provider, wedding: Wedding, info: ObjectInfo, reas
     """Delete an object no copy accounts for; False (and nothing deleted) when any check says keep it."""
     min_age = stray_min_age() if min_age is None else min_age
     with asset_lock(-wedding.pk):  # the wedding's strays: one deleter at a time, as for an asset's copies
+        if Wedding.objects.filter(pk=wedding.pk, legal_hold=True).exists():
+            return False
         referenced = Replica.objects.filter(provider=provider, object_key=info.key).exclude(
             status=Replica.Status.DELETED).exists()
         busy = wedding.jobs.filter(status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING],
@@ -135,6 +142,8 @@ def stray_delete(*, provider: Provider, wedding: Wedding, info: ObjectInfo, reas
 def manifest_delete(*, provider: Provider, wedding: Wedding, key: str, by: str = "system") -> bool:
     """Remove a wedding's manifest from a provider that no longer holds (or expects) any of its copies."""
     with asset_lock(-wedding.pk):
+        if Wedding.objects.filter(pk=wedding.pk, legal_hold=True).exists():
+            return False
         if Replica.objects.filter(provider=provider, asset__wedding=wedding).exclude(
                 status__in=[Replica.Status.DELETED, Replica.Status.FAILED]).exists():
             return False

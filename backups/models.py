@@ -37,6 +37,8 @@ class Wedding(models.Model):
     requires_ml_analysis = models.BooleanField(default=False)
     sharing_allowed = models.BooleanField(default=False, help_text="The couple allowed shared links.")
     shared_link = models.URLField(blank=True)
+    legal_hold = models.BooleanField(
+        default=False, help_text="Nothing of this wedding may be deleted anywhere while the hold is on.")
     source_path = models.CharField(max_length=1024, blank=True, help_text="Folder the wedding was imported from.")
     # The wedding's data key, wrapped by the master key (client-side encryption); never the key itself.
     wrapped_data_key = models.TextField(blank=True, editable=False)
@@ -139,6 +141,9 @@ class BackupPolicy(models.Model):
         help_text="Ask for one copy in a second region of the same zone.",
     )
     critical_extra_copies = models.PositiveSmallIntegerField(default=1)
+    retention_days = models.PositiveIntegerField(
+        default=0, help_text="Days after the wedding date its copies are kept locked (object lock) where the "
+                             "provider supports it; 0: no lock.")
     max_restore_hours = models.PositiveSmallIntegerField(
         default=12, help_text="At least one copy must be restorable within this many hours.",
     )
@@ -164,7 +169,7 @@ class BackupPolicy(models.Model):
     # What a plan may override, and the smallest value each may take.
     OVERRIDABLE: ClassVar[dict[str, type]] = {
         "min_copies": int, "min_distinct_providers": int, "enforce_residency": bool, "cross_region_copy": bool,
-        "critical_extra_copies": int, "max_restore_hours": int, "client_side_encryption": bool,
+        "critical_extra_copies": int, "max_restore_hours": int, "client_side_encryption": bool, "retention_days": int,
     }
 
     def clean(self) -> None:
@@ -211,6 +216,7 @@ class BackupPolicy(models.Model):
             or (self.cross_region_copy == "premium" and plan == Plan.PREMIUM),
             "critical_extra_copies": self.critical_extra_copies,
             "max_restore_hours": self.max_restore_hours,
+            "retention_days": self.retention_days,
             "client_side_encryption": self.client_side_encryption,
         }
         values.update(self.plan_overrides.get(plan, {}))
@@ -299,6 +305,9 @@ class Replica(models.Model):
     checksums = models.JSONField(default=dict, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, help_text="The sha256 of the bytes this replica holds.")
     version_id = models.CharField(max_length=256, blank=True)
+    # Object lock on the provider: the copy cannot be deleted or overwritten before this (renewed while the
+    # wedding's retention period runs).
+    retain_until = models.DateTimeField(null=True, blank=True)
     etag = models.CharField(max_length=256, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
     reason = models.TextField(blank=True, help_text="Why the file is on this provider, in this class.")

@@ -12,6 +12,7 @@ from .layout import object_key
 from .models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from .placement import asset_traits, provider_states, rules_for, wedding_traits
 from .protection import Copy, protection_gap
+from .retention import lock_until, locking_provider_ids
 from .routing import DISABLED, route
 from .uploads import replica_is_current
 
@@ -36,6 +37,8 @@ def plan_assets(job: BackupJob, assets) -> RoundPlan:
     policy = BackupPolicy.default()
     rules = rules_for(wedding, policy)
     encrypt = bool(policy.for_plan(wedding.plan)["client_side_encryption"])
+    locking = locking_provider_ids()
+    locked_until = lock_until(wedding=wedding, retention_days=policy.for_plan(wedding.plan)["retention_days"])
     traits = wedding_traits(wedding)
     states = provider_states()
     by_id = {s.id: s for s in states}
@@ -69,7 +72,8 @@ def plan_assets(job: BackupJob, assets) -> RoundPlan:
             reason = f"{placement.reason} (temporary copy while a provider is down)" if temporary else placement.reason
             fields = {"object_key": object_key(asset), "storage_class": placement.storage_class,
                       "region": by_id[placement.provider_id].region, "reason": reason, "temporary": temporary,
-                      "encrypted": encrypt}
+                      "encrypted": encrypt,
+                      "retain_until": locked_until if placement.provider_id in locking else None}
             if r is None:
                 new.append(Replica(asset=asset, provider_id=placement.provider_id, status=Replica.Status.PLANNED,
                                    **fields))

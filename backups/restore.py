@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
 import tempfile
 import zipfile
@@ -25,6 +26,8 @@ from .models import Asset, BackupJob, Replica, Wedding
 from .placement import provider_states
 from .roots import restore_root_problem
 from .signals import wedding_read
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +58,19 @@ def _safe_target(root: Path, relative_path: str) -> Path:
     return target
 
 
+def _open(backend: Backend, replica: Replica):
+    """The version we verified when the provider keeps versions (what was written or deleted over it since, by
+    mistake or by ransomware, does not matter); else, or when that version is gone, the object as it is now. The
+    bytes are sha256-checked either way."""
+    if backend.reads_versions and replica.version_id:
+        try:
+            return backend.open_version(replica.object_key, replica.version_id)
+        except ProviderError as exc:
+            log.info("version %s of %s unreadable (%s); reading the latest", replica.version_id,
+                     replica.object_key, exc)
+    return backend.open(replica.object_key)
+
+
 def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], backends: dict[int, Backend],
                      report: RestoreReport, *, include_archived: bool) -> bool:
     """Try each candidate until one yields bytes whose sha256 matches; write them atomically."""
@@ -66,7 +82,7 @@ def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], back
         try:
             digest = hashlib.sha256()
             key = encryption.wedding_data_key(asset.wedding) if replica.encrypted else None
-            with os.fdopen(fd, "wb") as out, backend.open(replica.object_key) as src:
+            with os.fdopen(fd, "wb") as out, _open(backend, replica) as src:
                 for chunk in encryption.plaintext_chunks(src, encrypted=replica.encrypted, data_key=key):
                     digest.update(chunk)
                     out.write(chunk)

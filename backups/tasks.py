@@ -32,6 +32,7 @@ from .ingest import import_run
 from .models import Asset, BackupJob, Plan, Replica, Wedding
 from .planning import asset_gaps, plan_round
 from .restore import restore_run
+from .retention import retention_renew
 from .verify import wedding_verify
 
 MAX_ROUNDS = 4
@@ -154,3 +155,9 @@ def restore_start(*, wedding: Wedding, to: str, only: str = "", requested_by=Non
 def restore_job(job_id: int) -> str:
     """RQ entry: restore the job's wedding into its folder."""
     return restore_run(job=BackupJob.objects.select_related("wedding").get(pk=job_id))
+
+
+# -- retention ----------------------------------------------------------------------------------------------------
+def retention_renew_job() -> dict:
+    """RQ entry (daily, console.cron): extend the Object Lock of copies whose wedding's retention still runs."""
+    return retention_renew()

@@ -177,24 +177,27 @@ class Source:
         asset = self.asset
         metadata = {"sha256": asset.sha256, "wedding": asset.wedding.slug}
         storage_class = replica.storage_class or None
+        # Object Lock where planned: not even our own credentials can delete or overwrite it before then.
+        lock = {"retain_until": replica.retain_until} if replica.retain_until and backend.locks() else {}
         if not replica.encrypted:
             if self.data is not None:
                 return backend.put(key, HashedBuffer(self.data, asset.sha256), asset.size, sha256=asset.sha256,
-                                   content_type=asset.content_type, storage_class=storage_class, metadata=metadata)
+                                   content_type=asset.content_type, storage_class=storage_class, metadata=metadata,
+                                   **lock)
             with open(self.path, "rb") as fh:
                 return backend.put(key, fh, asset.size, sha256=asset.sha256, content_type=asset.content_type,
-                                   storage_class=storage_class, metadata=metadata)
+                                   storage_class=storage_class, metadata=metadata, **lock)
         metadata["encryption"] = encryption.ALGORITHM
         stored, stored_sha = self._stored_form()
         size = asset.size + encryption.OVERHEAD
         if stored is not None:
             return backend.put(key, HashedBuffer(stored, stored_sha), size, sha256=stored_sha,
                                content_type="application/octet-stream", storage_class=storage_class,
-                               metadata=metadata)
+                               metadata=metadata, **lock)
         with open(self.path, "rb") as fh:
             reader = encryption.EncryptingReader(fh, self.data_key, asset.sha256)
             return backend.put(key, reader, size, sha256=stored_sha, content_type="application/octet-stream",
-                               storage_class=storage_class, metadata=metadata)
+                               storage_class=storage_class, metadata=metadata, **lock)
 
     def _stored_form(self) -> tuple[bytes | None, str]:
         """The encrypted form's bytes (buffered sources) and sha256, computed once for every target."""

@@ -156,6 +156,8 @@ WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = env_bool("WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS"
 # The only server folders the console may import from and restore into (comma-separated absolute paths).
 WEDBACKUP_IMPORT_ROOTS = env_list("WEDBACKUP_IMPORT_ROOTS", [str(VAR_DIR / "incoming")])
 WEDBACKUP_RESTORE_ROOTS = env_list("WEDBACKUP_RESTORE_ROOTS", [str(VAR_DIR / "restores")])
+# Object Lock: one lock reaches at most this many days ahead; a daily job renews it while retention runs.
+WEDBACKUP_LOCK_WINDOW_DAYS = env_int("WEDBACKUP_LOCK_WINDOW_DAYS", 30)
 # An object no copy accounts for is removed by verification only once it is this many seconds old.
 WEDBACKUP_ORPHAN_MIN_AGE = env_int("WEDBACKUP_ORPHAN_MIN_AGE", 24 * 3600)
 # Bytes per second assumed for failover estimates until throughput has been measured.

@@ -270,6 +270,23 @@ class Backend(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.name}>"
 
+    #: Object lock (retention that not even our own credentials can shorten) and reading a given version:
+    #: declared here; whether a provider's bucket has lock switched on is its ``object_lock_mode`` option.
+    can_lock: ClassVar[bool] = False
+    reads_versions: ClassVar[bool] = False
+
+    def locks(self) -> bool:
+        """Does this provider write new objects locked (declared capability and the bucket's lock option)?"""
+        return self.can_lock and bool(self.config.options.get("object_lock_mode"))
+
+    def open_version(self, key: str, version_id: str) -> IO[bytes]:
+        """Read one given version of ``key`` (``reads_versions``), whatever was written over it since."""
+        raise PermanentError(f"{self.kind} cannot read a given version of an object")
+
+    def retention_extend(self, key: str, version_id: str, until: datetime) -> None:
+        """Keep a locked version locked until ``until`` (never shortens a lock). ``can_lock`` backends only."""
+        raise PermanentError(f"{self.kind} cannot lock objects")
+
     #: The API family the endpoint speaks: two kinds on one endpoint (aws_s3 and wasabi against one S3 server)
     #: reach the same objects.
     protocol: ClassVar[str] = ""

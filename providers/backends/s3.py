@@ -18,6 +18,7 @@ import io
 import math
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import IO, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,6 +37,7 @@ from .base import (
     with_retries,
 )
 from .s3_client import BucketMissing, s3_client_new, s3_error
+from .s3_versions import S3Versions
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB
@@ -55,14 +57,20 @@ def _b64(digest: bytes) -> str:
 
 
 
-class S3Backend(Backend):
+class S3Backend(S3Versions, Backend):
     kind = "aws_s3"
     storage_classes = ("STANDARD", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA", "GLACIER_IR", "GLACIER",
                        "DEEP_ARCHIVE")
     archive_classes = frozenset({"GLACIER", "DEEP_ARCHIVE"})
     can_change_class = True
     can_restore = True
-    known_options = frozenset({"sse", "kms_key_id", "addressing_style", "part_size"})
+    # object_lock_mode: GOVERNANCE or COMPLIANCE, for a bucket created with Object Lock on (which also versions
+    # it); keep_versions: delete() leaves a delete marker and the older versions for the bucket's lifecycle rule
+    # (NoncurrentVersionExpiration) to purge after its soft-delete window, instead of purging them itself.
+    known_options = frozenset({"sse", "kms_key_id", "addressing_style", "part_size", "object_lock_mode",
+                               "keep_versions"})
+    can_lock = True
+    reads_versions = True
 
     #: MaxKeys per list request; tests lower it to exercise paging.
     page_size: int = 1000
@@ -179,10 +187,17 @@ class S3Backend(Backend):
         content_type: str = "application/octet-stream",
         storage_class: str | None = None,
         metadata: dict[str, str] | None = None,
+        retain_until: datetime | None = None,
     ) -> ObjectInfo:
+        """``retain_until``: write the object locked until then (a provider with ``object_lock_mode`` only)."""
         validate_key(key)
         args = {"Bucket": self.config.bucket, "Key": key, "ContentType": content_type, "Metadata": metadata or {},
                 "StorageClass": self.storage_class_for(storage_class), **self._sse_args()}
+        if retain_until is not None:
+            if not self.locks():
+                raise PermanentError(f"{self.config.name}: asked to lock {key!r}, but the provider has no "
+                                     "object_lock_mode (its bucket must be created with Object Lock on)")
+            args.update(ObjectLockMode=self.config.options["object_lock_mode"], ObjectLockRetainUntilDate=retain_until)
         reader = HashingReader(stream, size, sha256)
         if size <= self.part_size:
             return self._put_single(key, reader, args)
@@ -317,32 +332,18 @@ class S3Backend(Backend):
 
     # -- deleting, classes, restore ----------------------------------------------------------
     def delete(self, key: str) -> None:
-        """Delete every version and delete marker of ``key``, or the object if versions cannot be listed."""
+        """Delete every version and delete marker of ``key``, or the object if versions cannot be listed. With
+        ``keep_versions`` or ``object_lock_mode``: only a delete marker, the versions stay for the bucket's
+        lifecycle rule to purge once its soft-delete window has passed (and a locked one cannot go before)."""
         validate_key(key)
+        if self.config.options.get("keep_versions") or self.config.options.get("object_lock_mode"):
+            self._discard(key, None)
+            return
         versions = self._versions(key)
         if not versions:
             self._discard(key, None)
         for version in versions:
             self._discard(key, version)
-
-    def _versions(self, key: str) -> list[str]:
-        found: list[str] = []
-        args: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": key}
-        while True:
-            try:
-                page = self._call("list versions", lambda a=dict(args): self.client.list_object_versions(**a))
-            except BucketMissing:
-                raise
-            except PermanentError:
-                return found  # no permission to list versions, or unsupported: a plain delete follows
-            for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                if item["Key"] == key:
-                    found.append(item["VersionId"])
-            if not page.get("IsTruncated"):
-                return found
-            args.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page.get("NextVersionIdMarker"))
-            if args["KeyMarker"] > key:
-                return found
 
     def change_storage_class(self, key: str, storage_class: str) -> ObjectInfo:
         """Copy the object onto itself in the new class, keeping its headers and metadata, then verify."""

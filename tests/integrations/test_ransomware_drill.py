@@ -1,0 +1,128 @@
+"""The ransomware drill (issue 15): with the app's own credentials, every object of a wedding is overwritten and
+deleted through the SDK; the locked versions survive on SeaweedFS with Object Lock, and restore_wedding brings
+back every file bit-identical. Plus the lock's renewal, and the guarded delete respecting lock and legal hold."""
+
+import datetime as dt
+import hashlib
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+from django.utils import timezone
+
+from backups.deletion import DeleteRefused, replica_delete
+from backups.ingest import wedding_import
+from backups.layout import wedding_prefix
+from backups.models import BackupJob, BackupPolicy, Replica
+from backups.restore import wedding_restore
+from backups.retention import lock_until, retention_renew
+from backups.tasks import backup_start
+from providers.localservers.seaweedfs import s3_client
+from providers.models import Provider
+from tests.factories import make_wedding
+from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.servers]
+
+
+@pytest.fixture
+def locked_fleet(seaweedfs, settings):
+    """Two S3 providers on SeaweedFS buckets created with Object Lock (which versions them), and a policy that
+    keeps a wedding for a year after its date."""
+    settings.WEDBACKUP_LOCK_WINDOW_DAYS = 30
+    ensure_running(seaweedfs)
+    client = s3_client(seaweedfs)
+    providers = []
+    for kind in ("aws_s3", "wasabi"):
+        bucket = f"wb-lock-{uuid.uuid4().hex[:12]}"
+        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        providers.append(Provider.objects.create(
+            name=f"{kind}-locked", kind=kind, region="us-east-1", bucket=bucket, endpoint=seaweedfs.extra["endpoint"],
+            credentials={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY},
+            options={"object_lock_mode": "GOVERNANCE"}))
+    policy = BackupPolicy.default()
+    policy.min_copies, policy.min_distinct_providers, policy.retention_days = 2, 2, 365
+    policy.enforce_residency = False
+    policy.save()
+    return client, providers
+
+
+def wedding_backed_up(tmp_path, run_workers):
+    src = tmp_path / "ana-ben"
+    (src / "ceremony").mkdir(parents=True)
+    for n in range(4):
+        (src / "ceremony" / f"IMG_{n}.jpg").write_bytes(b"\xff\xd8\xff" + bytes([n]) * 5000)
+    (src / "contract.pdf").write_bytes(b"%PDF-1.4 the contract")
+    wedding = wedding_import(path=src, couple="Ana & Ben", date=timezone.localdate() - dt.timedelta(days=10),
+                             country="US").wedding
+    job = backup_start(wedding=wedding)
+    run_workers()
+    job.refresh_from_db()
+    assert job.status == BackupJob.Status.SUCCEEDED, job.error_summary
+    return src, wedding
+
+
+def test_ransomware_with_our_own_keys_cannot_take_the_wedding(locked_fleet, tmp_path, run_workers):
+    client, providers = locked_fleet
+    src, wedding = wedding_backed_up(tmp_path, run_workers)
+    replicas = list(Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED))
+    assert len(replicas) == 2 * wedding.assets.count()
+    assert all(r.retain_until and r.version_id for r in replicas)  # written locked, the version recorded
+    attacked = refused = 0
+    for provider in providers:
+        listing = client.list_object_versions(Bucket=provider.bucket, Prefix=wedding_prefix(wedding))
+        for version in listing.get("Versions", []):
+            key = version["Key"]
+            client.put_object(Bucket=provider.bucket, Key=key, Body=b"ENCRYPTED BY RANSOMWARE")
+            client.delete_object(Bucket=provider.bucket, Key=key)  # a delete marker: allowed
+            try:
+                client.delete_object(Bucket=provider.bucket, Key=key, VersionId=version["VersionId"])
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "AccessDenied"
+                refused += 1
+            attacked += 1
+    assert attacked and refused == attacked - 2  # every locked version held; the manifests are not locked
+    report = wedding_restore(wedding=wedding, to=tmp_path / "restored")
+    assert report.failed == {} and len(report.restored) == wedding.assets.count()
+    for asset in wedding.assets.all():
+        restored = (tmp_path / "restored" / asset.relative_path).read_bytes()
+        assert restored == (src / asset.relative_path).read_bytes()
+        assert hashlib.sha256(restored).hexdigest() == asset.sha256
+
+
+def test_locks_are_renewed_while_the_retention_runs_and_never_shortened(locked_fleet, tmp_path, run_workers):
+    client, providers = locked_fleet
+    _, wedding = wedding_backed_up(tmp_path, run_workers)
+    replica = Replica.objects.filter(asset__wedding=wedding, provider=providers[0]).first()
+    first = replica.retain_until
+    assert first - timezone.now() <= dt.timedelta(days=30, minutes=1)  # at most one window ahead
+    later = timezone.now() + dt.timedelta(days=25)  # what the daily job sees 25 days on
+    assert retention_renew(now=later)["renewed"] == 2 * wedding.assets.count()
+    replica.refresh_from_db()
+    assert replica.retain_until == lock_until(wedding=wedding, retention_days=365, now=later) > first
+    head = client.head_object(Bucket=providers[0].bucket, Key=replica.object_key, VersionId=replica.version_id)
+    assert abs(head["ObjectLockRetainUntilDate"] - replica.retain_until) < dt.timedelta(seconds=1)
+    assert retention_renew(now=later)["renewed"] == 0  # idempotent
+
+
+def test_the_guarded_delete_respects_the_lock_and_the_legal_hold(locked_fleet, tmp_path, run_workers):
+    _, providers = locked_fleet
+    _, wedding = wedding_backed_up(tmp_path, run_workers)
+    replica = Replica.objects.filter(asset__wedding=wedding, provider=providers[1]).first()
+    with pytest.raises(DeleteRefused, match="locked until"):
+        replica_delete(replica=replica, reason="test")
+    Replica.objects.filter(asset__wedding=wedding).update(retain_until=None)
+    wedding.legal_hold = True
+    wedding.save()
+    with pytest.raises(DeleteRefused, match="legal hold"):
+        replica_delete(replica=replica, reason="test")
+    replica.refresh_from_db()
+    assert replica.status == Replica.Status.VERIFIED
+
+
+def test_no_lock_is_planned_outside_the_retention_period():
+    old, recent = make_wedding(date=dt.date(2020, 1, 1)), make_wedding(date=timezone.localdate())
+    assert lock_until(wedding=old, retention_days=365) is None  # that retention ended in 2021
+    assert lock_until(wedding=recent, retention_days=0) is None
+    now = timezone.now()
+    assert lock_until(wedding=recent, retention_days=10, now=now) <= now + dt.timedelta(days=10)
