@@ -26,6 +26,7 @@ from providers.models import Provider
 
 from .audit import audit_record
 from .integrity import replica_check
+from .layout import wedding_prefix
 from .models import BackupJob, Replica, Wedding
 from .placement import provider_states, rules_for
 from .planning import copy_of
@@ -152,3 +153,28 @@ def manifest_delete(*, provider: Provider, wedding: Wedding, key: str, by: str =
                details={"key": key, "reason": "stale manifest: no copy of the wedding left here",
                         "wedding": wedding.slug})
         return True
+
+
+def wedding_erase(*, wedding: Wedding, by: str = "system") -> list[str]:
+    """Erase every stored object of the wedding on every provider (the couple's right to erasure), or raise
+    DeleteRefused when a legal hold or a lock still holds. Returns "provider: key" for every object deleted;
+    the rows are the caller's to remove. The one delete that may leave no copy: it is meant to."""
+    now = timezone.now()
+    if wedding.legal_hold:
+        raise DeleteRefused(f"{wedding.slug} is under legal hold: it cannot be erased")
+    locked = Replica.objects.filter(asset__wedding=wedding, retain_until__gt=now).exclude(
+        status=Replica.Status.DELETED).order_by("-retain_until").first()
+    if locked is not None:
+        raise DeleteRefused(f"{wedding.slug} is locked until {locked.retain_until:%Y-%m-%d} (retention): it can be "
+                            "erased once the retention period has passed")
+    deleted: list[str] = []
+    with asset_lock(-wedding.pk):
+        for provider in Provider.objects.filter(enabled=True):
+            backend = backend_for(provider)
+            for info in backend.list(wedding_prefix(wedding)):
+                backend.delete(info.key)
+                deleted.append(f"{provider.name}: {info.key}")
+        Replica.objects.filter(asset__wedding=wedding).update(status=Replica.Status.DELETED, updated=now)
+    audit_record(by=by, action="wedding.erase", target=f"wedding:{wedding.slug}",
+                 details={"objects": deleted, "count": len(deleted)})
+    return deleted

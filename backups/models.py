@@ -52,6 +52,7 @@ class Wedding(models.Model):
             ("import_wedding", "Can import a wedding folder from the server"),
             ("backup_wedding", "Can start backups, verifications and retries"),
             ("restore_wedding", "Can restore and download a wedding's files"),
+            ("erase_wedding", "Can erase a wedding everywhere (once no hold or lock forbids it)"),
         ]
 
     def __str__(self) -> str:
