@@ -36,7 +36,7 @@ from django.db.models.functions import Cast, Coalesce
 from providers.models import Provider
 from providers.residency import NONE
 
-from .models import Asset, BackupJob, BackupPolicy, Plan, Replica, Wedding
+from .models import Asset, AuditEvent, BackupJob, BackupPolicy, Plan, Replica, Wedding
 
 REACHABLE = [Provider.Status.ACTIVE, Provider.Status.DEGRADED, Provider.Status.DRAINING]
 ACTIVE_JOBS = [BackupJob.Status.QUEUED, BackupJob.Status.RUNNING]
@@ -187,3 +187,18 @@ def jobs_page() -> dict:
         "active": active_jobs(50),
         "failed": failed_jobs(),
     }
+
+
+AUDIT_PER_PAGE = 100
+
+
+def audit_page(*, page: str | int = 1, action: str = "", actor: str = "", target: str = "") -> Page:
+    """Audit events, newest first, filtered by action prefix, actor and target (one query per page)."""
+    events = AuditEvent.objects.select_related("actor")
+    if action:
+        events = events.filter(action__startswith=action)
+    if actor:
+        events = events.filter(actor_label__icontains=actor)
+    if target:
+        events = events.filter(target__icontains=target)
+    return Paginator(events.order_by("-at", "-pk"), AUDIT_PER_PAGE).get_page(page)

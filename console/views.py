@@ -71,3 +71,14 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
         new = backup_start(wedding=job.wedding, requested_by=request.user, kind=job.kind)
     messages.success(request, f"Job #{new.pk} queued to retry #{job.pk}.")
     return redirect("backups:jobs")
+
+
+@page("backups.view_auditevent")
+def audit_list(request: HttpRequest) -> HttpResponse:
+    """Who did what, when, to what: imports, restores, downloads, applies, deletes, erasures, failovers."""
+    filters = {key: request.GET.get(key, "").strip()[:100] for key in ("action", "actor", "target")}
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "backups/audit.html", {
+        "page": backup_queries.audit_page(page=request.GET.get("page", 1), **filters), "filters": filters,
+        "query": query.urlencode()})

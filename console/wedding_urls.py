@@ -14,6 +14,7 @@ urlpatterns = [
     path("weddings/<slug:slug>/verify/", wedding_views.wedding_verify, name="wedding_verify"),
     path("weddings/<slug:slug>/restore/", wedding_views.wedding_restore, name="wedding_restore"),
     path("weddings/<slug:slug>/restore-to/", wedding_views.wedding_restore_to, name="wedding_restore_to"),
+    path("audit/", views.audit_list, name="audit"),
     path("jobs/", views.job_list, name="jobs"),
     path("jobs/<int:pk>.json", views.job_json, name="job_json"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),

@@ -37,6 +37,7 @@ def urls(wedding, provider, optimization):
         ("post", f"/weddings/{w}/verify/", "backups.backup_wedding", ACTION),
         ("post", f"/weddings/{w}/restore/", "backups.restore_wedding", ACTION),
         ("post", f"/weddings/{w}/restore-to/", "backups.restore_wedding", ACTION),
+        ("get", "/audit/", "backups.view_auditevent", PAGE),
         ("get", "/jobs/", "backups.view_backupjob", PAGE),
         ("get", "/jobs/999999.json", "backups.view_backupjob", PAGE),
         ("post", "/jobs/999999/retry/", "backups.backup_wedding", ACTION),
