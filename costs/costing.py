@@ -96,11 +96,12 @@ def fleet_state(*, catalog: Catalog | None = None, wedding_ids: list[int] | None
     for row in (replicas.annotate(band=_band("asset__", limits))
                 .values("asset__wedding_id", "asset__kind", "band", "provider_id", "storage_class")
                 .annotate(objects=Count("id"), bytes=Sum("size"), newest=Max("updated"),
-                          current=Count("id", filter=Q(sha256=F("asset__sha256"))))
+                          current=Count("id", filter=Q(sha256=F("asset__sha256"))),
+                          locked=Count("id", filter=Q(retain_until__gt=now)))
                 .order_by()):
         key = (row["asset__wedding_id"], row["asset__kind"], row["band"])
         groups[key].append(CopyGroup(row["provider_id"], row["storage_class"], row["objects"], row["bytes"] or 0,
-                                     row["current"], max((now - row["newest"]).days, 0)))
+                                     row["current"], max((now - row["newest"]).days, 0), locked=row["locked"] > 0))
     cohorts = list(assets.annotate(band=_band("", limits)).values("wedding_id", "kind", "band")
                    .annotate(n=Count("id"), bytes=Sum("size")).order_by())
     weddings = Wedding.objects.filter(pk__in={c["wedding_id"] for c in cohorts})

@@ -52,6 +52,7 @@ class CopyGroup:
     bytes: int
     current: int  # verified replicas holding the asset's current sha256
     class_age_days: int = 0  # age of the youngest object in this class (early-deletion charges)
+    locked: bool = False  # some of these copies are under Object Lock: they stay where and as they are
 
 
 @dataclass(frozen=True)

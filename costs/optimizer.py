@@ -151,10 +151,11 @@ def plan_cohort(cohort: Cohort, fleet: Fleet, catalog: Catalog, rules: Rules,
     taken = {g.provider_id for g in cohort.copies}
     decisions = []
     for g, here in sorted(stay, key=lambda d: -d[1].monthly):
-        best = _best(cohort, fleet, catalog, rules, g, here, tier, taken, room)
+        best = here if g.locked else _best(cohort, fleet, catalog, rules, g, here, tier, taken, room)
         taken.add(best.provider_id)
         decisions.append((g, best))
     decisions = _keep_one_online(cohort, fleet, catalog, decisions)
+    decisions = [(g, _here(cohort, fleet, catalog, g) if g.locked else o) for g, o in decisions]
     for candidate in (decisions, [(g, o if o.provider_id == g.provider_id else h)
                                   for (g, o), (_, h) in zip(decisions, _by_group(stay, decisions), strict=True)]):
         moves_only = [(g, o if o.provider_id != g.provider_id else _here(cohort, fleet, catalog, g))

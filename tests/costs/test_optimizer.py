@@ -161,3 +161,11 @@ def test_duplicates_within_a_wedding_are_priced_as_savings():
     proposals = run(fleet(cohort(10)), duplicates={1: (5, 50 * MB)})
     [dedup] = [p for p in proposals if p.kind == "dedup"]
     assert dedup.monthly_saving == dedup.current_monthly * Decimal(50 * MB) / Decimal(500 * MB)
+
+
+def test_copies_under_object_lock_are_never_moved_nor_reclassed():
+    locked = cohort(500)
+    locked = replace(locked, copies=tuple(replace(g, locked=(g.provider_id == 1)) for g in locked.copies))
+    proposals = run(fleet(locked))
+    assert proposals and 1 not in targets(proposals)  # the others still go cooler
+    assert all(c["provider"] != 1 for p in proposals for c in p.changes)
