@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from backups.deletion import DeleteRefused, replica_delete, stray_delete
 from backups.layout import object_key, wedding_prefix
-from backups.models import AuditEvent, BackupJob, BackupPolicy, Replica
+from backups.models import AuditEvent, BackupJob, Replica
 from backups.repair import repair_prune_temporaries
 from backups.verify import wedding_verify
 from providers.backends import backend_for
@@ -22,14 +22,6 @@ from tests.factories import make_asset, make_provider, make_wedding
 pytestmark = pytest.mark.django_db
 DATA = b"\xff\xd8\xff" + b"first dance" * 100
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def policy():
-    p = BackupPolicy.default()
-    p.min_copies, p.min_distinct_providers = 2, 1  # folders are one vendor
-    p.save()
-    return p
 
 
 def folder(tmp_path, name, **kwargs):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backups.layout import manifest_key, object_key
-from backups.models import BackupPolicy, Replica
+from backups.models import Replica
 from backups.repair import repair_prune_temporaries
 from providers.backends import backend_for
 from providers.models import Provider
@@ -16,14 +16,6 @@ from tests.factories import make_asset, make_provider, make_wedding
 
 pytestmark = pytest.mark.django_db
 DATA = b"\xff\xd8\xff" + b"first dance" * 100
-
-
-@pytest.fixture
-def policy():
-    p = BackupPolicy.default()
-    p.min_copies, p.min_distinct_providers = 2, 1  # folders are one vendor
-    p.save()
-    return p
 
 
 @pytest.fixture
