@@ -51,9 +51,13 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
             report.unreachable.append(f"{replica.provider.name}: {replica.object_key}: {exc}")
             continue
         if problem:
-            report.mismatched.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
-            Replica.objects.filter(pk=replica.pk).update(status=Replica.Status.FAILED, last_error=problem,
-                                                         updated=timezone.now())
+            # Only a copy still recorded as verified is marked failed: one a cost move or a prune removed while we
+            # looked (through the guarded delete) is not damage, and its DELETED row must stay DELETED.
+            if Replica.objects.filter(pk=replica.pk, status=Replica.Status.VERIFIED).update(
+                    status=Replica.Status.FAILED, last_error=problem, updated=timezone.now()):
+                report.mismatched.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
+            else:
+                report.checked -= 1
         else:
             report.ok += 1
     _find_orphans(wedding, report, clean=clean_orphans)
