@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, ClassVar
 
 import requests
-from b2sdk.v2 import B2Api, InMemoryAccountInfo, InMemoryCache
+from b2sdk.v2 import B2Api, FileRetentionSetting, InMemoryAccountInfo, InMemoryCache, RetentionMode
 from b2sdk.v2 import exception as b2exc
 
 from .base import (
@@ -70,6 +70,11 @@ def _default_api() -> B2Api:
 class B2Backend(Backend):
     kind: ClassVar[str] = "b2"
     storage_classes: ClassVar[tuple[str, ...]] = ("",)
+    # object_lock_mode: governance or compliance, for a bucket with File Lock on; keep_versions: delete() hides
+    # the file (the versions stay for the bucket's lifecycle rule) instead of deleting every version.
+    known_options: ClassVar[frozenset[str]] = frozenset({"object_lock_mode", "keep_versions"})
+    can_lock = True
+    reads_versions = True
 
     def __init__(self, config: BackendConfig, *, api_factory: Callable[[], B2Api] | None = None):
         super().__init__(config)
@@ -139,18 +144,21 @@ class B2Backend(Backend):
         content_type: str = "application/octet-stream",
         storage_class: str | None = None,
         metadata: dict[str, str] | None = None,
+        retain_until: datetime | None = None,
     ) -> ObjectInfo:
+        """``retain_until``: the file is written under File Lock until then (``object_lock_mode`` providers)."""
         validate_key(key)
         self.storage_class_for(storage_class)
         api, bucket = self._connect()
         info = {**(metadata or {}), SHA256_INFO: sha256}
+        lock = self._retention(retain_until) if retain_until is not None else None
         reader = HashingReader(stream, size, sha256)
         part_size = min(MAX_PART_SIZE, max(self.config.part_size, api.account_info.get_absolute_minimum_part_size(),
                                            math.ceil(size / MAX_PARTS)))
         if size <= part_size:
-            result, expect_sha1 = self._put_single(api, bucket, key, reader, content_type, info)
+            result, expect_sha1 = self._put_single(api, bucket, key, reader, content_type, info, lock)
         else:  # B2 reports no whole-file SHA-1 for a large file; it checked every part's
-            result, expect_sha1 = self._put_large(api, bucket, key, reader, part_size, content_type, info), None
+            result, expect_sha1 = self._put_large(api, bucket, key, reader, part_size, content_type, info, lock), None
         obj = self._info(result)
         if obj.size != size or obj.checksums.get("sha1") != expect_sha1 or obj.checksums.get("sha256") != sha256:
             with contextlib.suppress(ProviderError):
@@ -158,20 +166,27 @@ class B2Backend(Backend):
             raise IntegrityError(f"{self.config.name}: B2 reported {obj.size} bytes / {obj.checksums} for {key!r}")
         return obj
 
+    def _retention(self, until: datetime) -> FileRetentionSetting:
+        mode = str(self.config.options.get("object_lock_mode", "")).lower()
+        if not self.locks() or mode not in ("governance", "compliance"):
+            raise PermanentError(f"{self.config.name}: asked to lock a file, but object_lock_mode is not "
+                                 "governance or compliance (the bucket must have File Lock on)")
+        return FileRetentionSetting(RetentionMode(mode), int(until.timestamp() * 1000))
+
     def _put_single(self, api: B2Api, bucket: Any, key: str, reader: HashingReader, content_type: str,
-                    info: dict[str, str]) -> tuple[dict[str, Any], str]:
+                    info: dict[str, str], lock: FileRetentionSetting | None) -> tuple[dict[str, Any], str]:
         data = reader.read_exactly(reader.size)
         _end(reader)  # a changed source is refused before anything is written
         sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
         result = with_retries(lambda: self._call(lambda: api.session.upload_file(
-            bucket.id_, key, len(data), content_type, sha1, dict(info), io.BytesIO(data)), key))
+            bucket.id_, key, len(data), content_type, sha1, dict(info), io.BytesIO(data), file_retention=lock), key))
         return result, sha1
 
     def _put_large(self, api: B2Api, bucket: Any, key: str, reader: HashingReader, part_size: int, content_type: str,
-                   info: dict[str, str]) -> dict[str, Any]:
+                   info: dict[str, str], lock: FileRetentionSetting | None) -> dict[str, Any]:
         session = api.session
         started = with_retries(lambda: self._call(
-            lambda: session.start_large_file(bucket.id_, key, content_type, info), key))
+            lambda: session.start_large_file(bucket.id_, key, content_type, info, file_retention=lock), key))
         file_id = started["fileId"]
         try:
             sha1s: list[str] = []
@@ -200,6 +215,24 @@ class B2Backend(Backend):
         sha1 = sha1 or version.file_info.get("large_file_sha1")
         return io.BufferedReader(_Download(downloaded.response, version.size, sha1, key), CHUNK)
 
+    def open_version(self, key: str, version_id: str) -> IO[bytes]:
+        """``version_id`` is the B2 file id of the version (what ``put`` reported)."""
+        validate_key(key)
+        api, _ = self._connect()
+        downloaded = with_retries(lambda: self._call(lambda: api.download_file_by_id(version_id), key))
+        version = downloaded.download_version
+        sha1 = version.content_sha1 if version.content_sha1 not in (None, "none") else None
+        sha1 = sha1 or version.file_info.get("large_file_sha1")
+        return io.BufferedReader(_Download(downloaded.response, version.size, sha1, key), CHUNK)
+
+    def retention_extend(self, key: str, version_id: str, until: datetime) -> None:
+        validate_key(key)
+        api, _ = self._connect()
+        current = self._call(lambda: api.get_file_info(version_id), key).file_retention
+        if current is not None and current.retain_until and current.retain_until >= until.timestamp() * 1000:
+            return  # never shortened
+        self._call(lambda: api.update_file_retention(version_id, key, self._retention(until)), key)
+
     def head(self, key: str) -> ObjectInfo | None:
         validate_key(key)
         _, bucket = self._connect()
@@ -212,6 +245,9 @@ class B2Backend(Backend):
     def delete(self, key: str) -> None:
         validate_key(key)
         api, bucket = self._connect()
+        if self.config.options.get("keep_versions") or self.config.options.get("object_lock_mode"):
+            self._call(lambda: bucket.hide_file(key), key)  # the versions stay (a locked one cannot go anyway)
+            return
         versions = with_retries(lambda: self._call(lambda: list(bucket.list_file_versions(key)), key))
         for version in versions:
             try:
