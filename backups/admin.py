@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .audit import audit_record
 from .ingest import wedding_rescan
 from .models import Asset, AuditEvent, BackupJob, BackupPolicy, Replica, Wedding
 from .sharing import wedding_share
@@ -72,7 +73,12 @@ class AssetAdmin(admin.ModelAdmin):
 @admin.register(BackupPolicy)
 class BackupPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "is_default", "min_copies", "min_distinct_providers", "enforce_residency",
-                    "cross_region_copy", "max_restore_hours"]
+                    "cross_region_copy", "max_restore_hours", "retention_days"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(by=request.user, action="policy.change" if change else "policy.create",
+                     target=f"policy:{obj.name}", details={f: str(form.cleaned_data.get(f)) for f in form.changed_data})
 
 
 @admin.register(BackupJob)

@@ -22,3 +22,10 @@ def audit_record(*, by: Actor, action: str, target: str, details: dict | None = 
     actor = None if by is None or isinstance(by, str) else by
     return AuditEvent.objects.create(actor=actor, actor_label=actor_label(by), action=action, target=target[:255],
                                      details=details or {})
+
+
+def provider_change_record(*, provider, by, created: bool, fields: list[str], **_) -> None:
+    """Receiver of ``providers.signals.provider_changed``: who changed which settings of a provider (credentials
+    only as the word "credentials", never their values)."""
+    audit_record(by=by, action="provider.create" if created else "provider.change",
+                 target=f"provider:{provider.name}", details={"fields": sorted(fields)})

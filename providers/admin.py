@@ -3,6 +3,7 @@ from django.contrib import admin
 from .crypto import mask
 from .forms import ProviderForm
 from .models import FailoverEvent, Provider, ProviderHealthCheck
+from .signals import provider_changed
 
 
 @admin.register(Provider)
@@ -13,6 +14,13 @@ class ProviderAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "enabled", "residency_zone"]
     search_fields = ["name", "bucket", "region", "notes"]
     readonly_fields = ["residency_zone", "stored_credentials", "status_changed_at", "created", "updated"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        fields = [f for f in form.changed_data if f not in ("check_connection", "new_credentials")]
+        if form.cleaned_data.get("new_credentials") is not None:
+            fields.append("credentials")
+        provider_changed.send(sender=Provider, provider=obj, by=request.user, created=not change, fields=fields)
 
     @admin.display(description="Stored credentials")
     def stored_credentials(self, obj: Provider) -> str:

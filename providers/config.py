@@ -14,6 +14,7 @@ from .backends import BACKENDS, backend_class, config_for
 from .endpoints import endpoint_problem
 from .identity import location_of, location_taken
 from .models import Provider
+from .signals import provider_changed
 
 FIELDS = {"name", "kind", "region", "bucket", "endpoint", "default_storage_class", "credentials", "credentials_env",
           "options", "capacity_bytes", "enabled", "notes"}
@@ -89,6 +90,7 @@ def providers_load(*, text: str) -> ApplyResult:
         raise ConfigError(["expected a list of providers (or a mapping with a 'providers' list)"])
     problems: list[str] = []
     rows = []
+    entries: dict[str, set[str]] = {}
     for i, entry in enumerate(data):
         where = f"providers[{i}]" + (f" ({entry.get('name')})" if isinstance(entry, dict) and entry.get("name") else "")
         values = _entry_values(entry, where, problems)
@@ -112,6 +114,7 @@ def providers_load(*, text: str) -> ApplyResult:
         except ValidationError as exc:
             problems += [f"{where}.{f}: {' '.join(m)}" for f, m in exc.message_dict.items()]
         rows.append(provider)
+        entries[provider.name] = set(values) - {"name"}
     names = [p.name for p in rows]
     problems += [f"name {n!r} appears more than once" for n in sorted({n for n in names if names.count(n) > 1})]
     problems += _shared_locations(rows)
@@ -120,6 +123,9 @@ def providers_load(*, text: str) -> ApplyResult:
     result = ApplyResult()
     with transaction.atomic():
         for provider in rows:
-            (result.updated if provider.pk else result.created).append(provider.name)
+            created = not provider.pk
+            (result.created if created else result.updated).append(provider.name)
             provider.save()
+            provider_changed.send(sender=Provider, provider=provider, by="load_providers", created=created,
+                                  fields=sorted(entries[provider.name]))
     return result

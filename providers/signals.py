@@ -13,5 +13,8 @@ breaker_opened = Signal()
 breaker_closed = Signal()
 # A provider row's status changed (kwargs: provider_id, status).
 provider_status_changed = Signal()
+# A provider was created or changed by a person (kwargs: provider, by, created, fields: the names of the fields
+# that changed; "credentials" when new ones were entered, never their values).
+provider_changed = Signal()
 # A health round ended and the rows agree with the breakers (kwargs: providers, open_ids, closed_ids).
 health_reconciled = Signal()

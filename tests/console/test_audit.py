@@ -32,3 +32,26 @@ def test_imports_restores_and_applies_are_audited(staff_user, tmp_path, rq_queue
     actions = dict(AuditEvent.objects.values_list("action", "actor_label"))
     assert actions == {"wedding.import": "staff", "wedding.restore": "staff", "optimization.apply": "staff"}
     assert AuditEvent.objects.get(action="wedding.import").details["path"] == str(tmp_path)
+
+
+def test_provider_and_policy_changes_are_audited_without_the_secrets(staff_client, tmp_path):
+    from backups.models import BackupPolicy
+    from providers.models import Provider
+
+    folder = tmp_path / "nas"
+    folder.mkdir()
+    response = staff_client.post("/admin/providers/provider/add/", {
+        "name": "nas", "kind": "watched_folder", "region": "us-east-1", "endpoint": "", "bucket": str(folder),
+        "default_storage_class": "", "options": "{}", "enabled": "on", "status": "active", "notes": "",
+        "new_credentials": '{"token": "s3cr3t-value"}'})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(action="provider.create", target="provider:nas")
+    assert "credentials" in event.details["fields"] and "s3cr3t-value" not in str(event.details)
+    policy = BackupPolicy.default()
+    staff_client.post(f"/admin/backups/backuppolicy/{policy.pk}/change/", {
+        "name": policy.name, "is_default": "on", "min_copies": 4, "min_distinct_providers": 2,
+        "enforce_residency": "on", "cross_region_copy": "premium", "critical_extra_copies": 1,
+        "max_restore_hours": 12, "retention_days": 365, "plan_overrides": "{}"})
+    event = AuditEvent.objects.get(action="policy.change")
+    assert event.details["min_copies"] == "4" and event.details["retention_days"] == "365"
+    assert Provider.objects.get(name="nas").credentials == {"token": "s3cr3t-value"}
