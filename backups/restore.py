@@ -6,13 +6,15 @@ import fnmatch
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db.models import F
+from django.conf import settings
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from providers.backends import backend_for
@@ -187,17 +189,64 @@ def restore_run(*, job: BackupJob) -> str:
     return status
 
 
-def wedding_zip(wedding: Wedding, *, by=None) -> tuple[Path, RestoreReport]:
-    """Restore into a temporary folder and pack it as a zip (the console's download); audited."""
-    work = Path(tempfile.mkdtemp(prefix=f"restore-{wedding.slug}-"))
-    report = wedding_restore(wedding=wedding, to=work / "files")
-    audit_record(by=by, action="wedding.download", target=f"wedding:{wedding.slug}",
-                 details={"files": len(report.restored), "bytes": report.bytes, "failed": len(report.failed)})
-    archive = work / f"{wedding.slug}.zip"
+def wedding_zip(wedding: Wedding, *, into: Path) -> tuple[Path, RestoreReport]:
+    """Restore into a work folder under ``into`` and pack it as ``<slug>.zip`` there; the files go after."""
+    work = Path(tempfile.mkdtemp(prefix=f"restore-{wedding.slug}-", dir=into))
+    report = wedding_restore(wedding=wedding, to=work)
+    archive = into / f"{wedding.slug}.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for rel in report.restored:
-            zf.write(work / "files" / rel, arcname=rel)
+            zf.write(work / rel, arcname=rel)
+    shutil.rmtree(work, ignore_errors=True)
     return archive, report
+
+
+def zip_too_big(wedding: Wedding) -> str:
+    """Why the wedding is too large for a zip download ("" when it is not): restore it into a folder instead."""
+    total = wedding.assets.filter(missing_since__isnull=True).aggregate(total=Sum("size"))["total"] or 0
+    limit = settings.WEDBACKUP_ZIP_MAX_BYTES
+    if total > limit:
+        return (f"{wedding.slug} holds {total / 1e9:.1f} GB, over the {limit / 1e9:.1f} GB a zip download may hold: "
+                "restore it into a server folder instead")
+    return ""
+
+
+def zip_run(*, job: BackupJob) -> str:
+    """Build the job's zip in the zip folder; the job's result says where, and how many files failed."""
+    wedding = job.wedding
+    BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now(),
+                                               files_planned=wedding.assets.count())
+    into = zip_folder(job.pk)
+    into.mkdir(parents=True, exist_ok=True)
+    archive, report = wedding_zip(wedding, into=into)
+    status = BackupJob.Status.SUCCEEDED
+    summary = ""
+    if report.failed:
+        status = BackupJob.Status.PARTIAL if report.restored else BackupJob.Status.FAILED
+        summary = f"Restore failed for {len(report.failed)} of {len(report.failed) + len(report.restored)} files: "
+        summary += "; ".join(f"{path}: {why}" for path, why in list(report.failed.items())[:20])
+    if status == BackupJob.Status.FAILED:
+        shutil.rmtree(into, ignore_errors=True)
+    BackupJob.objects.filter(pk=job.pk).update(
+        status=status, finished_at=timezone.now(), files_done=len(report.restored), files_failed=len(report.failed),
+        bytes_done=report.bytes, error_summary=summary[:4000],
+        result={"zip": str(archive) if status != BackupJob.Status.FAILED else "", "files": len(report.restored),
+                "failed": len(report.failed)})
+    return status
+
+
+def zip_folder(job_id: int) -> Path:
+    return Path(settings.WEDBACKUP_ZIP_DIR) / str(job_id)
+
+
+def zip_download(*, job: BackupJob, by=None) -> Path | None:
+    """The job's zip, if it is ready and still there; the download is audited (who fetched which wedding)."""
+    path = Path(job.result.get("zip") or "") if job.params.get("zip") else None
+    if path is None or not path.is_file() or not path.is_relative_to(zip_folder(job.pk)):
+        return None
+    audit_record(by=by, action="wedding.download", target=f"wedding:{job.wedding.slug}",
+                 details={"job": job.pk, "files": job.result.get("files"), "bytes": path.stat().st_size})
+    return path
 
 
 def _record_access(wedding: Wedding, report: RestoreReport) -> None:

@@ -31,7 +31,7 @@ from .completion import backup_complete
 from .ingest import import_run
 from .models import Asset, BackupJob, Plan, Replica, Wedding
 from .planning import asset_gaps, plan_round
-from .restore import restore_run
+from .restore import restore_run, zip_run, zip_too_big
 from .retention import retention_renew
 from .verify import wedding_verify
 
@@ -150,6 +150,22 @@ def restore_start(*, wedding: Wedding, to: str, only: str = "", requested_by=Non
                  details={"job": job.pk, "to": to, "only": only})
     transaction.on_commit(lambda: django_rq.get_queue(job.queue).enqueue(restore_job, job.pk))
     return job
+
+
+def zip_start(*, wedding: Wedding, requested_by=None) -> BackupJob:
+    """Queue a zip of the wedding for download (console); ValueError when it is too big for one."""
+    problem = zip_too_big(wedding)
+    if problem:
+        raise ValueError(problem)
+    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.RESTORE, params={"zip": True},
+                                   requested_by=requested_by)
+    transaction.on_commit(lambda: django_rq.get_queue(job.queue).enqueue(zip_job, job.pk))
+    return job
+
+
+def zip_job(job_id: int) -> str:
+    """RQ entry: build the job's zip."""
+    return zip_run(job=BackupJob.objects.select_related("wedding").get(pk=job_id))
 
 
 def restore_job(job_id: int) -> str:

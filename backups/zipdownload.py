@@ -1,16 +1,16 @@
-"""Send a restore zip and remove its temporary folder once the response is closed."""
+"""Send a restore zip and remove it once the response is closed (a zip is downloaded once)."""
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.http import FileResponse
 
 
 class _RemovingFile:
-    """A read-only file that deletes its temporary folder when closed (after the last byte is sent)."""
+    """A read-only file that deletes its job's zip folder when closed (after the last byte is sent)."""
 
     def __init__(self, path: Path):
         self._file = path.open("rb")
@@ -25,9 +25,9 @@ class _RemovingFile:
 
 
 def discard(path: Path) -> None:
-    """Remove the temporary folder a restore zip was built in (only ever below the temp directory)."""
-    folder, temp_root = path.parent.resolve(), Path(tempfile.gettempdir()).resolve()
-    if folder.is_relative_to(temp_root) and folder != temp_root:
+    """Remove a zip's folder (only ever one below the zip folder)."""
+    folder, root = path.parent.resolve(), Path(settings.WEDBACKUP_ZIP_DIR).resolve()
+    if folder.is_relative_to(root) and folder != root:
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_rq
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,7 +12,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from backups import charts
 from backups import queries as backup_queries
 from backups.models import BackupJob
+from backups.restore import zip_download
 from backups.tasks import backup_start, verify_start
+from backups.zipdownload import zip_response
 from costs.charts import now_vs_optimised_figure
 from wedbackup.web import action, page
 
@@ -82,3 +84,13 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "backups/audit.html", {
         "page": backup_queries.audit_page(page=request.GET.get("page", 1), **filters), "filters": filters,
         "query": query.urlencode()})
+
+
+@page("backups.restore_wedding")
+def job_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The zip a restore job built (once: it is removed when sent)."""
+    job = get_object_or_404(BackupJob.objects.select_related("wedding"), pk=pk)
+    path = zip_download(job=job, by=request.user)
+    if path is None:
+        raise Http404("No zip for this job (not ready, failed, or downloaded already).")
+    return zip_response(path, f"{job.wedding.slug}.zip", failed=int(job.result.get("failed") or 0))

@@ -18,4 +18,5 @@ urlpatterns = [
     path("jobs/", views.job_list, name="jobs"),
     path("jobs/<int:pk>.json", views.job_json, name="job_json"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("jobs/<int:pk>/download/", views.job_download, name="job_download"),
 ]

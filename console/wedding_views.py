@@ -9,9 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from backups import charts, queries
 from backups.forms import ImportForm, RestoreForm
 from backups.models import Plan, Wedding
-from backups.restore import wedding_zip
-from backups.tasks import backup_start, import_start, restore_start, verify_start
-from backups.zipdownload import discard, zip_response
+from backups.tasks import backup_start, import_start, restore_start, verify_start, zip_start
 from providers.residency import ZONES
 from wedbackup.web import action, page
 
@@ -87,12 +85,12 @@ def wedding_restore_to(request: HttpRequest, slug: str) -> HttpResponse:
 
 @action("backups.restore_wedding")
 def wedding_restore(request: HttpRequest, slug: str) -> HttpResponse:
-    """Restore every file into a zip and send it; the temporary folder goes when the download ends."""
+    """Queue a zip of every file; the wedding page offers it for download once a worker has built it."""
     wedding = get_object_or_404(Wedding, slug=slug)
-    path, report = wedding_zip(wedding, by=request.user)
-    if report.failed and not report.restored:
-        discard(path)
-        messages.error(request, f"Restore failed for all {len(report.failed)} files: "
-                                f"{next(iter(report.failed.values()))}")
-        return redirect("backups:wedding", slug=slug)
-    return zip_response(path, f"{wedding.slug}.zip", failed=len(report.failed))
+    try:
+        job = zip_start(wedding=wedding, requested_by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Zip job #{job.pk} queued: the download appears on this page when it is ready.")
+    return redirect("backups:wedding", slug=slug)

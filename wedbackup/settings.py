@@ -158,6 +158,9 @@ WEDBACKUP_IMPORT_ROOTS = env_list("WEDBACKUP_IMPORT_ROOTS", [str(VAR_DIR / "inco
 WEDBACKUP_RESTORE_ROOTS = env_list("WEDBACKUP_RESTORE_ROOTS", [str(VAR_DIR / "restores")])
 # Object Lock: one lock reaches at most this many days ahead; a daily job renews it while retention runs.
 WEDBACKUP_LOCK_WINDOW_DAYS = env_int("WEDBACKUP_LOCK_WINDOW_DAYS", 30)
+# Zip downloads: built by a worker in this folder (removed once downloaded), for weddings up to this size.
+WEDBACKUP_ZIP_DIR = env_str("WEDBACKUP_ZIP_DIR", str(VAR_DIR / "zips"))
+WEDBACKUP_ZIP_MAX_BYTES = env_int("WEDBACKUP_ZIP_MAX_BYTES", 20 * 1024**3)
 # An object no copy accounts for is removed by verification only once it is this many seconds old.
 WEDBACKUP_ORPHAN_MIN_AGE = env_int("WEDBACKUP_ORPHAN_MIN_AGE", 24 * 3600)
 # Bytes per second assumed for failover estimates until throughput has been measured.

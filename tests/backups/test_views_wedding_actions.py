@@ -1,8 +1,6 @@
 import hashlib
 import io
-import tempfile
 import zipfile
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -69,7 +67,9 @@ def test_verify_queues_a_verify_job(staff_client, staff_user, wedding, rq_queues
     assert rq_queues[2].name == "bulk" and rq_queues[2].count == 1
 
 
-def test_restore_downloads_a_zip_of_the_files(staff_client, wedding, tmp_path):
+def test_restore_builds_a_zip_in_a_worker_and_offers_it_once(staff_client, wedding, tmp_path, run_workers,
+                                                             django_capture_on_commit_callbacks, settings):
+    settings.WEDBACKUP_ZIP_DIR = str(tmp_path / "zips")
     provider = make_provider(kind="watched_folder", region="", bucket=str(tmp_path / "folder"),
                              options={"create": True})
     backend = backend_for(provider)
@@ -79,22 +79,44 @@ def test_restore_downloads_a_zip_of_the_files(staff_client, wedding, tmp_path):
     backend.put(replica.object_key, io.BytesIO(data), len(data), sha256=hashlib.sha256(data).hexdigest(),
                 content_type="image/jpeg")
 
-    response = staff_client.post(f"/weddings/{wedding.slug}/restore/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/weddings/{wedding.slug}/restore/")
+    assert response.status_code == 302 and response["Location"] == f"/weddings/{wedding.slug}/"
+    job = BackupJob.objects.get(wedding=wedding, kind=BackupJob.Kind.RESTORE)
+    run_workers()
+    job.refresh_from_db()
+    assert job.status == BackupJob.Status.SUCCEEDED
+    assert f"/jobs/{job.pk}/download/" in staff_client.get(f"/weddings/{wedding.slug}/").content.decode()
+    response = staff_client.get(f"/jobs/{job.pk}/download/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert f'filename="{wedding.slug}.zip"' in response["Content-Disposition"]
     body = b"".join(response.streaming_content)
-    response.close()
-    assert not list(Path(tempfile.gettempdir()).glob(f"restore-{wedding.slug}-*"))  # the work folder is gone
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert zf.read("ceremony/kiss.jpg") == data
     assert response["X-Restore-Failed-Files"] == "0"
+    response.close()  # (the test client's close also ends this test's database connection: nothing after)
+    assert not any((tmp_path / "zips").iterdir())  # sent once, then gone
 
 
-def test_restore_with_nothing_readable_says_why(staff_client, wedding, tmp_path):
+def test_restore_with_nothing_readable_says_why(staff_client, wedding, tmp_path, run_workers,
+                                                django_capture_on_commit_callbacks, settings):
+    settings.WEDBACKUP_ZIP_DIR = str(tmp_path / "zips")
     provider = make_provider(kind="watched_folder", region="", bucket=str(tmp_path / "empty"), options={"create": True})
     make_replica(make_asset(wedding, relative_path="a.jpg"), provider)  # the row says so; the folder is empty
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"/weddings/{wedding.slug}/restore/")
+    run_workers()
+    job = BackupJob.objects.get(wedding=wedding, kind=BackupJob.Kind.RESTORE)
+    assert job.status == BackupJob.Status.FAILED and "Restore failed for 1 of 1 files" in job.error_summary
+    page = staff_client.get(f"/weddings/{wedding.slug}/").content.decode()
+    assert "Restore failed for 1 of 1 files" in page and f"/jobs/{job.pk}/download/" not in page
+    assert staff_client.get(f"/jobs/{job.pk}/download/").status_code == 404
+
+
+def test_a_wedding_too_big_for_a_zip_is_pointed_to_a_folder_restore(staff_client, wedding, settings):
+    settings.WEDBACKUP_ZIP_MAX_BYTES = 10
+    make_asset(wedding, relative_path="big.mov", data=b"x" * 11)
     response = staff_client.post(f"/weddings/{wedding.slug}/restore/", follow=True)
-    assert response.redirect_chain[-1][0] == f"/weddings/{wedding.slug}/"
-    assert "Restore failed for all 1 files" in response.content.decode()
-    assert not list(Path(tempfile.gettempdir()).glob(f"restore-{wedding.slug}-*"))
+    assert "restore it into a server folder instead" in response.content.decode()
+    assert not BackupJob.objects.filter(wedding=wedding, kind=BackupJob.Kind.RESTORE).exists()

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from backups.models import AuditEvent
+from backups.models import AuditEvent, BackupJob
+from backups.restore import zip_run
 from backups.tasks import import_start, restore_start
 from costs.models import Optimization
 from costs.tasks import optimization_apply
@@ -13,12 +14,16 @@ from tests.factories import make_wedding
 pytestmark = pytest.mark.django_db
 
 
-def test_a_zip_download_is_audited_with_who_downloaded_it(staff_client, staff_user):
+def test_a_zip_download_is_audited_with_who_downloaded_it(staff_client, staff_user, tmp_path, settings, rq_queues):
+    settings.WEDBACKUP_ZIP_DIR = str(tmp_path)
     wedding = make_wedding()
-    response = staff_client.post(f"/weddings/{wedding.slug}/restore/")
-    assert response.status_code in (200, 302)
+    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.RESTORE, params={"zip": True})
+    zip_run(job=job)  # an empty wedding: an empty zip
+    response = staff_client.get(f"/jobs/{job.pk}/download/")
+    assert response.status_code == 200
     event = AuditEvent.objects.get(action="wedding.download")
     assert event.actor == staff_user and event.target == f"wedding:{wedding.slug}"
+    b"".join(response.streaming_content)
 
 
 def test_imports_restores_and_applies_are_audited(staff_user, tmp_path, rq_queues):

@@ -41,6 +41,7 @@ def urls(wedding, provider, optimization):
         ("get", "/jobs/", "backups.view_backupjob", PAGE),
         ("get", "/jobs/999999.json", "backups.view_backupjob", PAGE),
         ("post", "/jobs/999999/retry/", "backups.backup_wedding", ACTION),
+        ("get", "/jobs/999999/download/", "backups.restore_wedding", PAGE),
         ("get", "/providers/", "providers.view_provider", PAGE),
         ("get", f"/providers/{provider.pk}/", "providers.view_provider", PAGE),
         ("get", f"/providers/{provider.pk}/probe/", "providers.can_failover", PAGE),

@@ -1,8 +1,10 @@
-"""Cost moves, orphan cleanup, repair and verification at once on one wedding, on real worker processes, round
-after round: every asset stays at policy and every copy the database calls verified is really there."""
+"""Cost moves, orphan cleanup, repair and verification at once on one wedding, on real worker processes and
+real local storage (watched folders, SeaweedFS), round after round: every asset stays at policy and every copy the
+database calls verified is really there."""
 
 import datetime as dt
 import hashlib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,33 +16,52 @@ from backups.restore import wedding_restore
 from backups.tasks import backup_start, verify_start
 from costs.models import Optimization
 from costs.tasks import optimization_apply
+from providers.localservers.seaweedfs import create_bucket, s3_client
 from tests.factories import make_provider
+from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running
 from tests.integrations.test_faults import Workers, forget_worker_state
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 ROUNDS = 8
 
 
-@pytest.fixture
-def fleet(tmp_path, settings, rq_queues):
+@pytest.fixture(params=["watched folders", "SeaweedFS"])
+def fleet(request, tmp_path, settings, rq_queues):
     forget_worker_state()
     policy = BackupPolicy.default()
-    policy.min_copies, policy.min_distinct_providers = 2, 1  # watched folders are one vendor
+    policy.min_copies, policy.min_distinct_providers = 2, 1  # three places of one vendor
     policy.save()
-    folders = [make_provider(name=f"nas-{n}", kind="watched_folder", region="us-east-1",
-                             bucket=str(tmp_path / f"nas-{n}"), options={"create": True}) for n in "abc"]
+    if request.param == "SeaweedFS":
+        server = request.getfixturevalue("seaweedfs")
+        ensure_running(server)
+        places = [make_provider(name=f"s3-{n}", kind="aws_s3", region="us-east-1",
+                                bucket=create_bucket(server, f"wb-{uuid.uuid4().hex[:12]}"),
+                                endpoint=server.extra["endpoint"],
+                                credentials={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY})
+                  for n in "abc"]
+        client = s3_client(server)
+    else:
+        places = [make_provider(name=f"nas-{n}", kind="watched_folder", region="us-east-1",
+                                bucket=str(tmp_path / f"nas-{n}"), options={"create": True}) for n in "abc"]
+        client = None
     workers = Workers(tmp_path, settings, WEDBACKUP_ORPHAN_MIN_AGE="0")  # every orphan old enough at once
-    yield folders, workers
+    yield places, workers, client
     workers.stop_all()
 
 
-def on_disk(replica: Replica) -> bytes | None:
-    path = Path(replica.provider.bucket) / replica.object_key
-    return path.read_bytes() if path.exists() else None
+def stored(replica: Replica, client) -> bytes | None:
+    """The object as the provider holds it, read without WedBackup."""
+    if client is None:
+        path = Path(replica.provider.bucket) / replica.object_key
+        return path.read_bytes() if path.exists() else None
+    try:
+        return client.get_object(Bucket=replica.provider.bucket, Key=replica.object_key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return None
 
 
 def test_moves_cleanup_repair_and_verify_at_once_never_lose_a_copy(fleet, tmp_path, run_workers):
-    folders, workers = fleet
+    folders, workers, client = fleet
     source = tmp_path / "source"
     (source / "ceremony").mkdir(parents=True)
     for n in range(60):
@@ -67,7 +88,7 @@ def test_moves_cleanup_repair_and_verify_at_once_never_lose_a_copy(fleet, tmp_pa
         assert asset_gaps(wedding) == {}, (round_no, workers.tail())
         for replica in Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED).select_related(
                 "provider", "asset"):
-            data = on_disk(replica)
+            data = stored(replica, client)
             assert data is not None and hashlib.sha256(data).hexdigest() == replica.asset.sha256, (
                 round_no, replica.provider.name, replica.object_key)
     verifies = BackupJob.objects.filter(wedding=wedding, kind=BackupJob.Kind.VERIFY)
