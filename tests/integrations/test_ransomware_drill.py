@@ -4,6 +4,7 @@ back every file bit-identical. Plus the lock's renewal, and the guarded delete r
 
 import datetime as dt
 import hashlib
+import io
 import uuid
 
 import pytest
@@ -17,10 +18,11 @@ from backups.models import BackupJob, BackupPolicy, Replica
 from backups.restore import wedding_restore
 from backups.retention import lock_until, retention_renew
 from backups.tasks import backup_start
-from providers.localservers.seaweedfs import s3_client
+from providers.backends import backend_from_config
+from providers.localservers.seaweedfs import create_bucket, s3_client
 from providers.models import Provider
 from tests.factories import make_wedding
-from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running
+from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running, seaweedfs_config
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.servers]
 
@@ -126,3 +128,15 @@ def test_no_lock_is_planned_outside_the_retention_period():
     assert lock_until(wedding=recent, retention_days=0) is None
     now = timezone.now()
     assert lock_until(wedding=recent, retention_days=10, now=now) <= now + dt.timedelta(days=10)
+
+
+def test_keep_versions_turns_a_delete_into_a_soft_delete(seaweedfs):
+    ensure_running(seaweedfs)
+    bucket = create_bucket(seaweedfs, f"wb-soft-{uuid.uuid4().hex[:12]}", versioning=True)
+    backend = backend_from_config(seaweedfs_config(seaweedfs, "aws_s3", bucket, options={"keep_versions": True}))
+    data = b"\xff\xd8\xff the vows"
+    info = backend.put("weddings/x/photo/v.jpg", io.BytesIO(data), len(data), sha256=hashlib.sha256(data).hexdigest())
+    backend.delete("weddings/x/photo/v.jpg")
+    assert backend.head("weddings/x/photo/v.jpg") is None  # gone for everyone reading the bucket
+    with backend.open_version("weddings/x/photo/v.jpg", info.version_id) as fh:
+        assert fh.read() == data  # until the bucket's lifecycle rule purges the old version
