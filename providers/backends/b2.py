@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ SHA256_INFO = "wedbackup_sha256"
 MAX_PARTS = 10_000
 MAX_PART_SIZE = 5 * 1000**3
 CHUNK = 1024 * 1024
+log = logging.getLogger(__name__)
 _TRANSIENT = (
     b2exc.ServiceError, b2exc.ConnectionReset, b2exc.B2ConnectionError, b2exc.TooManyRequests,
     b2exc.B2RequestTimeout, b2exc.RequestTimeout, b2exc.TruncatedOutput, b2exc.ChecksumMismatch,
@@ -84,22 +86,25 @@ class B2Backend(Backend):
 
     # -- connection and errors ----------------------------------------------
     def _translate(self, exc: Exception, key: str | None = None) -> ProviderError:
+        """In our own words: the server's reply text goes to the log, never into a message a page shows (an
+        endpoint someone else runs could put anything there)."""
         where = f"{self.config.name}: B2 bucket {self._bucket_name or '(the one the key allows)'!r}"
+        log.info("%s: %s: %s", where, type(exc).__name__, exc)
         if isinstance(exc, b2exc.FileNotPresent):
             return ObjectNotFound(f"{where}: no object {key!r}")
         if isinstance(exc, b2exc.NonExistentBucket | b2exc.BucketIdNotFound):
             return PermanentError(f"{where} does not exist (or the key cannot see it)")
         if isinstance(exc, b2exc.RestrictedBucket | b2exc.BucketNotAllowed):
-            return PermanentError(f"{where}: the application key may not use this bucket ({exc})")
+            return PermanentError(f"{where}: the application key may not use this bucket")
         if isinstance(exc, b2exc.InvalidAuthToken):
-            return PermanentError(f"{where}: B2 refused the application key id / key ({exc.message})")
+            return PermanentError(f"{where}: B2 refused the application key id / key")
         if isinstance(exc, b2exc.Unauthorized | b2exc.AccessDenied):
-            return PermanentError(f"{where}: the application key lacks a capability for this ({exc})")
+            return PermanentError(f"{where}: the application key lacks a capability for this")
         if isinstance(exc, b2exc.FileSha1Mismatch | b2exc.PartSha1Mismatch):
-            return IntegrityError(f"{where}: B2 received bytes whose SHA-1 differs from ours ({exc})")
+            return IntegrityError(f"{where}: B2 received bytes whose SHA-1 differs from ours")
         if isinstance(exc, (*_TRANSIENT, requests.RequestException)):
-            return TransientError(f"{where}: {type(exc).__name__}: {exc}")
-        return PermanentError(f"{where}: {type(exc).__name__}: {exc}")
+            return TransientError(f"{where}: {type(exc).__name__}")
+        return PermanentError(f"{where}: {type(exc).__name__}")
 
     def _call(self, fn: Callable[[], Any], key: str | None = None) -> Any:
         try:

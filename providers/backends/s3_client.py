@@ -3,6 +3,7 @@ botocore's errors in the backend contract's vocabulary."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -21,6 +22,7 @@ from .base import (
     TransientError,
 )
 
+log = logging.getLogger(__name__)
 NOT_FOUND_CODES = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
 AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
               "TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "InvalidSecurity", "403"}
@@ -82,11 +84,12 @@ def s3_client_new(config: BackendConfig, *, region: str, endpoint_url: str | Non
 def s3_error(exc: Exception, what: str, *, config: BackendConfig, endpoint_url: str | None) -> ProviderError:
     """Translate a botocore exception into the contract's vocabulary (never echoing secrets)."""
     where = f"{config.name}: {what} in bucket {config.bucket!r}"
+    log.info("%s: %s: %s", where, type(exc).__name__, exc)  # the server's own words: the log only
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        detail = f"{where} failed: {code} {err.get('Message', '')}".rstrip()
+        detail = f"{where} failed: {code}".rstrip()  # the code only: a page never shows the server's reply text
         if code in NOT_FOUND_CODES:
             return ObjectNotFound(f"{where}: no such object")
         if code == "NoSuchBucket":
@@ -102,4 +105,4 @@ def s3_error(exc: Exception, what: str, *, config: BackendConfig, endpoint_url: 
         return PermanentError(detail)
     if isinstance(exc, HTTPClientError | BotoConnectionError):  # refused/reset, timeouts, broken streams
         return TransientError(f"{where}: cannot reach {endpoint_url or 'S3'}: {type(exc).__name__}")
-    return PermanentError(f"{where} failed: {type(exc).__name__}: {exc}")
+    return PermanentError(f"{where} failed: {type(exc).__name__}")

@@ -72,3 +72,43 @@ def test_moving_a_provider_needs_its_credentials_again():
     assert unchanged.is_valid(), unchanged.errors
     with pytest.raises(ConfigError, match="name the credentials again"):
         providers_load(text="- {name: s3, kind: aws_s3, bucket: other-bucket, endpoint: 'https://s3.example.com'}\n")
+
+
+def test_the_connection_check_never_shows_what_a_foreign_server_replied(settings):
+    """An endpoint someone else runs answers with text of its choosing: the form shows our words and the code."""
+    import http.server
+    import threading
+
+    body = (b'<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>Your files are ours: pay at '
+            b'evil.example</Message></Error>')
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def _reply(self):
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PUT(self):  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._reply()
+
+        do_GET = do_HEAD = do_POST = _reply  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = True
+        form = ProviderForm(data={**form_data(kind="aws_s3", bucket="photos"), "check_connection": "on",
+                                  "endpoint": f"http://127.0.0.1:{server.server_port}",
+                                  "new_credentials": '{"access_key_id": "AKIA", "secret_access_key": "s"}'})
+        assert not form.is_valid()
+        message = " ".join(form.non_field_errors())
+        assert "Connection check failed" in message and "AccessDenied" in message
+        assert "evil.example" not in message and "pay at" not in message
+    finally:
+        server.shutdown()
