@@ -5,9 +5,12 @@ back every file bit-identical. Plus the lock's renewal, and the guarded delete r
 import datetime as dt
 import hashlib
 import io
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
+from b2sdk.v2 import exception as b2exc
 from botocore.exceptions import ClientError
 from django.utils import timezone
 
@@ -18,6 +21,7 @@ from backups.models import BackupJob, BackupPolicy, Replica
 from backups.restore import wedding_restore
 from backups.retention import lock_until, retention_renew
 from backups.tasks import backup_start
+from providers.backends import b2 as b2_module
 from providers.backends import backend_from_config
 from providers.localservers.seaweedfs import create_bucket, s3_client
 from providers.models import Provider
@@ -140,3 +144,40 @@ def test_keep_versions_turns_a_delete_into_a_soft_delete(seaweedfs):
     assert backend.head("weddings/x/photo/v.jpg") is None  # gone for everyone reading the bucket
     with backend.open_version("weddings/x/photo/v.jpg", info.version_id) as fh:
         assert fh.read() == data  # until the bucket's lifecycle rule purges the old version
+
+
+def test_the_drill_on_b2s_simulator(b2_sim, monkeypatch, tmp_path, run_workers, settings):
+    """The drill on B2 File Lock (b2sdk's simulator; the engine's B2 backends are built on it here). The second
+    copy is a watched folder the attacker empties, so every file must come back from the locked B2 versions.
+    (One B2 bucket: the simulator numbers file ids per bucket, so ids from two buckets would collide.)"""
+    monkeypatch.setattr(b2_module, "_default_api", b2_sim.api_factory)
+    settings.WEDBACKUP_LOCK_WINDOW_DAYS = 30
+    bucket_name = f"wb-lock-{uuid.uuid4().hex[:8]}"
+    b2_sim.api.create_bucket(bucket_name, "allPrivate", is_file_lock_enabled=True)
+    Provider.objects.create(name="b2-locked", kind="b2", region="us-west-004", bucket=bucket_name,
+                            credentials=dict(b2_sim.config.credentials), options={"object_lock_mode": "governance"})
+    nas = Provider.objects.create(name="nas", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / "nas"),
+                                  options={"create": True})
+    policy = BackupPolicy.default()
+    policy.min_copies, policy.min_distinct_providers, policy.retention_days = 2, 1, 365
+    policy.enforce_residency = False
+    policy.save()
+    src, wedding = wedding_backed_up(tmp_path, run_workers)
+    assert all(r.retain_until and r.version_id
+               for r in Replica.objects.filter(asset__wedding=wedding, provider__kind="b2"))
+    bucket = b2_sim.api.get_bucket_by_name(bucket_name)
+    refused = 0
+    for file_version, _ in list(bucket.ls(wedding_prefix(wedding), recursive=True)):
+        name = file_version.file_name
+        bucket.upload_bytes(b"ENCRYPTED BY RANSOMWARE", name)  # with our own key
+        bucket.hide_file(name)
+        try:
+            b2_sim.api.delete_file_version(file_version.id_, name)
+        except b2exc.AccessDenied:
+            refused += 1
+    assert refused == wedding.assets.count()  # every locked file held (the manifest is not locked)
+    shutil.rmtree(Path(nas.bucket) / wedding_prefix(wedding))  # and the other copy is gone entirely
+    report = wedding_restore(wedding=wedding, to=tmp_path / "restored")
+    assert report.failed == {} and len(report.restored) == wedding.assets.count()
+    for asset in wedding.assets.all():
+        assert (tmp_path / "restored" / asset.relative_path).read_bytes() == (src / asset.relative_path).read_bytes()
