@@ -68,12 +68,12 @@ def translate(exc: BaseException, what: str) -> Exception:
             return PermanentError(f"{detail}; check the token or the app's access to the folder")
         if status in (408, 429) or status >= 500:
             return TransientError(detail)
-        return PermanentError(f"{detail}: {info.body.get('message', '') if info.body else ''}".rstrip(": "))
+        return PermanentError(detail)  # the status and Box's error code: never the server's own text
     if isinstance(exc, BoxSDKError):
         cause = exc.error
         if isinstance(cause, requests.RequestException | OSError):
             return TransientError(f"{what}: {type(cause).__name__} talking to Box")
-        return PermanentError(f"{what}: {exc.message}")
+        return PermanentError(f"{what}: {type(exc).__name__} talking to Box")
     if isinstance(exc, requests.RequestException):
         return TransientError(f"{what}: {type(exc).__name__} talking to Box")
     return PermanentError(f"{what}: {type(exc).__name__}")

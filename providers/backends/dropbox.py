@@ -133,8 +133,9 @@ class DropboxBackend(Backend):
                 raise PermanentError(f"{name}: the Dropbox root_namespace_id is not accessible to this "
                                      "account") from exc
             except dbx.BadInputError as exc:
-                raise PermanentError(f"{name}: Dropbox rejected the request ({what}): {str(exc.message)[:300]}") \
-                    from exc
+                hint = (": a team token acts for a member: set the team_member_id option (sent as "
+                        "Dropbox-API-Select-User)") if "select-user" in str(exc.message).lower() else ""
+                raise PermanentError(f"{name}: Dropbox rejected the request ({what}) as bad input{hint}") from exc
             except dbx.HttpError as exc:
                 raise PermanentError(f"{name}: Dropbox answered HTTP {exc.status_code} ({what})") from exc
             if attempt == ATTEMPTS:
