@@ -214,17 +214,17 @@ class B2Backend(Backend):
     def open(self, key: str) -> IO[bytes]:
         validate_key(key)
         _, bucket = self._connect()
-        downloaded = with_retries(lambda: self._call(lambda: bucket.download_file_by_name(key), key))
-        version = downloaded.download_version
-        sha1 = version.content_sha1 if version.content_sha1 not in (None, "none") else None
-        sha1 = sha1 or version.file_info.get("large_file_sha1")
-        return io.BufferedReader(_Download(downloaded.response, version.size, sha1, key), CHUNK)
+        return self._reader(key, with_retries(lambda: self._call(lambda: bucket.download_file_by_name(key), key)))
 
     def open_version(self, key: str, version_id: str) -> IO[bytes]:
         """``version_id`` is the B2 file id of the version (what ``put`` reported)."""
         validate_key(key)
         api, _ = self._connect()
-        downloaded = with_retries(lambda: self._call(lambda: api.download_file_by_id(version_id), key))
+        return self._reader(key, with_retries(lambda: self._call(lambda: api.download_file_by_id(version_id), key)))
+
+    @staticmethod
+    def _reader(key: str, downloaded: Any) -> IO[bytes]:
+        """A download, SHA-1-checked as it is read (a large file's SHA-1 is in its info, when it was given)."""
         version = downloaded.download_version
         sha1 = version.content_sha1 if version.content_sha1 not in (None, "none") else None
         sha1 = sha1 or version.file_info.get("large_file_sha1")
