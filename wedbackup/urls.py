@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import web
+from . import health, web
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
@@ -10,6 +10,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("assets/<str:name>", web.asset, name="asset"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", include("console.metrics_urls")),
     path("providers/", include("console.provider_urls")),
     path("costs/", include("console.cost_urls")),
     path("", include("console.wedding_urls")),
