@@ -1,17 +1,14 @@
-"""The console's shared plumbing: staff-only decorators, plotly figures as JSON, and offline assets."""
+"""The console's shared plumbing: staff-only and permission decorators, and plotly figures as JSON."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 
@@ -67,37 +64,3 @@ def figure(data: list, **layout) -> dict:
             "legend": {"orientation": "h", "y": -0.2}}
     base.update(layout)
     return json.loads(go.Figure(data=data, layout=base).to_json())
-
-
-def _plotly_js() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-ASSETS: dict[str, tuple[Callable[[], Path], str]] = {
-    "plotly.min.js": (_plotly_js, "text/javascript"),
-    "console.js": (lambda: settings.BASE_DIR / "static" / "console" / "console.js", "text/javascript"),
-    "console.css": (lambda: settings.BASE_DIR / "static" / "console" / "console.css", "text/css"),
-}
-
-
-@functools.cache
-def _etag(path: Path, mtime: float) -> str:
-    return hashlib.sha256(f"{path}:{mtime}".encode()).hexdigest()[:16]
-
-
-def asset(request: HttpRequest, name: str) -> HttpResponse:
-    """Serve the console's JS/CSS from the installed packages, so the console works offline with any server."""
-    try:
-        locate, content_type = ASSETS[name]
-    except KeyError:
-        raise Http404(name) from None
-    path = locate()
-    etag = f'"{_etag(path, path.stat().st_mtime)}"'
-    if request.headers.get("If-None-Match") == etag:
-        return HttpResponse(status=304, headers={"ETag": etag})
-    response = FileResponse(path.open("rb"), content_type=content_type)
-    response["ETag"] = etag
-    response["Cache-Control"] = "public, max-age=3600"
-    return response

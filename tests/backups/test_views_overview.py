@@ -165,12 +165,13 @@ def test_the_query_count_does_not_grow_with_the_fleet(staff_client, us_providers
 
 def test_plotly_is_served_from_the_installed_package(staff_client, client):
     page = staff_client.get(URL).content.decode()
-    assert 'src="/assets/plotly.min.js"' in page
-    response = client.get("/assets/plotly.min.js")  # no login needed for a public library
+    assert 'src="/static/plotly/plotly.min.js"' in page
+    response = client.get("/static/plotly/plotly.min.js")  # no login needed for a public library (WhiteNoise)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
     body = b"".join(response.streaming_content)
     assert b"plotly" in body[:2000] and len(body) > 1_000_000
-    assert client.get("/assets/plotly.min.js", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
-    assert client.get("/assets/../settings.py").status_code == 404
-    assert client.get("/assets/console.css").status_code == 200
+    assert client.get("/static/plotly/plotly.min.js", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert client.get("/static/../settings.py").status_code == 404
+    assert client.get("/static/plotly/widgetbundle.js").status_code == 404  # only plotly.min.js is exposed
+    assert client.get("/static/console/console.css").status_code == 200
