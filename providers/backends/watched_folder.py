@@ -214,7 +214,10 @@ class WatchedFolderBackend(Backend):
                     yield from self._walk(Path(entry.path), key, prefix)
             elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
                 with self._os_errors(Path(entry.path)):
-                    stat = entry.stat(follow_symlinks=False)
+                    try:
+                        stat = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # deleted since the folder was read (a move or prune meanwhile): not listed
                 yield ObjectInfo(key=key, size=stat.st_size, storage_class="", modified=_mtime(stat))
 
     def probe(self) -> Probe:

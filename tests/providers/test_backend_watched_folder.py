@@ -234,3 +234,22 @@ def test_it_writes_files_the_backup_agent_can_read(root: Path) -> None:
     finally:
         os.umask(umask)
     assert (root / "a.jpg").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_file_deleted_during_a_listing_is_left_out_not_an_error(tmp_path, monkeypatch):
+    """A move or prune may delete a file between the folder being read and the file being looked at."""
+    backend = backend_from_config(BackendConfig(name="nas", kind="watched_folder", bucket=str(tmp_path),
+                                                options={"create": True}))
+    for name in ("a.jpg", "b.jpg"):
+        backend.put(f"weddings/x/{name}", io.BytesIO(b"x"), 1, sha256=hashlib.sha256(b"x").hexdigest())
+    real_scandir = os.scandir
+
+    def scandir_then_delete(path):
+        entries = list(real_scandir(path))
+        for entry in entries:
+            if entry.name == "a.jpg":
+                os.unlink(entry.path)
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", scandir_then_delete)
+    assert [info.key for info in backend.list("weddings/")] == ["weddings/x/b.jpg"]
