@@ -22,7 +22,7 @@ from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running
 from tests.integrations.test_faults import Workers, forget_worker_state
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-ROUNDS = 8
+ROUNDS = 6
 
 
 @pytest.fixture(params=["watched folders", "SeaweedFS"])
