@@ -20,7 +20,7 @@ import django_rq
 from django.conf import settings
 from django.utils import timezone
 
-from providers.backends import backend_for
+from providers.backends import backend_class, backend_for
 from providers.backends.base import Backend, ObjectInfo, ProviderError
 from providers.models import Provider
 
@@ -67,6 +67,9 @@ def _survivors(replica: Replica, backends: dict[int, Backend]) -> tuple[list[Rep
             doubts.append(f"{other.provider.name}: holds an older version")
             continue
         backend = backends.setdefault(other.provider_id, backend_for(other.provider))
+        if not backend.location() or not target_location:
+            doubts.append(f"{other.provider.name}: its physical location is unknown (no bucket configured)")
+            continue
         if backend.location() == target_location:
             doubts.append(f"{other.provider.name}: the same physical location as {replica.provider.name}")
             continue
@@ -127,7 +130,9 @@ def stray_delete(*, provider: Provider, wedding: Wedding, info: ObjectInfo, reas
     with asset_lock(-wedding.pk):  # the wedding's strays: one deleter at a time, as for an asset's copies
         if Wedding.objects.filter(pk=wedding.pk, legal_hold=True).exists():
             return False
-        referenced = Replica.objects.filter(provider=provider, object_key=info.key).exclude(
+        same_key = ({"object_key__iexact": info.key} if backend_class(provider.kind).case_insensitive
+                    else {"object_key": info.key})
+        referenced = Replica.objects.filter(provider=provider, **same_key).exclude(
             status=Replica.Status.DELETED).exists()
         busy = wedding.jobs.filter(status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING],
                                    kind__in=WRITING_KINDS).exists()
@@ -159,22 +164,32 @@ def wedding_erase(*, wedding: Wedding, by: str = "system") -> list[str]:
     """Erase every stored object of the wedding on every provider (the couple's right to erasure), or raise
     DeleteRefused when a legal hold or a lock still holds. Returns "provider: key" for every object deleted;
     the rows are the caller's to remove. The one delete that may leave no copy: it is meant to."""
-    now = timezone.now()
-    if wedding.legal_hold:
-        raise DeleteRefused(f"{wedding.slug} is under legal hold: it cannot be erased")
-    locked = Replica.objects.filter(asset__wedding=wedding, retain_until__gt=now).exclude(
-        status=Replica.Status.DELETED).order_by("-retain_until").first()
-    if locked is not None:
-        raise DeleteRefused(f"{wedding.slug} is locked until {locked.retain_until:%Y-%m-%d} (retention): it can be "
-                            "erased once the retention period has passed")
     deleted: list[str] = []
     with asset_lock(-wedding.pk):
-        for provider in Provider.objects.filter(enabled=True):
-            backend = backend_for(provider)
-            for info in backend.list(wedding_prefix(wedding)):
-                backend.delete(info.key)
-                deleted.append(f"{provider.name}: {info.key}")
-        Replica.objects.filter(asset__wedding=wedding).update(status=Replica.Status.DELETED, updated=now)
-    audit_record(by=by, action="wedding.erase", target=f"wedding:{wedding.slug}",
-                 details={"objects": deleted, "count": len(deleted)})
+        now = timezone.now()
+        live = Replica.objects.filter(asset__wedding=wedding).exclude(status=Replica.Status.DELETED)
+        if Wedding.objects.filter(pk=wedding.pk, legal_hold=True).exists():
+            raise DeleteRefused(f"{wedding.slug} is under legal hold: it cannot be erased")
+        locked = live.filter(retain_until__gt=now).order_by("-retain_until").first()
+        if locked is not None:
+            raise DeleteRefused(f"{wedding.slug} is locked until {locked.retain_until:%Y-%m-%d} (retention): it can "
+                                "be erased once the retention period has passed")
+        if wedding.jobs.filter(status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING],
+                               kind__in=WRITING_KINDS).exists():
+            raise DeleteRefused(f"a job is still writing {wedding.slug}'s objects: erase it once it has ended")
+        off = Provider.objects.filter(pk__in=live.values("provider_id"), enabled=False).values_list("name", flat=True)
+        if off:
+            raise DeleteRefused(f"{', '.join(off)} hold copies of {wedding.slug} but are disabled: enable them so "
+                                "the erasure reaches every copy")
+        try:
+            for provider in Provider.objects.filter(enabled=True):
+                backend = backend_for(provider)
+                for info in backend.list(wedding_prefix(wedding)):
+                    backend.delete(info.key)
+                    deleted.append(f"{provider.name}: {info.key}")
+                live.filter(provider=provider).update(status=Replica.Status.DELETED, updated=now)
+        finally:  # what was erased is on record even when a provider failed midway (run it again to finish)
+            audit_record(by=by, action="wedding.erase", target=f"wedding:{wedding.slug}",
+                         details={"objects": deleted, "count": len(deleted),
+                                  "complete": not live.exists()})
     return deleted

@@ -137,8 +137,12 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, incl
             report.failed[asset.relative_path] = str(exc)
             ok = False
         else:
-            ok = asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
-                                  include_archived=include_archived)
+            try:
+                ok = asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
+                                      include_archived=include_archived)
+            except OSError as exc:  # e.g. a file where the catalogue needs a folder: that file, not the restore
+                report.failed[asset.relative_path] = f"cannot write it here: {exc.strerror or exc}"
+                ok = False
         if progress is not None:
             progress(asset, bool(ok))
     _record_access(wedding, report)

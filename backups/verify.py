@@ -81,9 +81,11 @@ def _find_orphans(wedding: Wedding, report: VerifyReport, *, clean: bool) -> Non
         )
         known.add(manifest_key(wedding))
         backend = backend_for(provider)
+        if backend.case_insensitive:  # a listing may spell a folder as another key first wrote it
+            known = {key.casefold() for key in known}
         try:
             for info in backend.list(wedding_prefix(wedding)):
-                if info.key in known:
+                if (info.key.casefold() if backend.case_insensitive else info.key) in known:
                     continue
                 report.orphans.append(f"{provider.name}: {info.key}")
                 if clean and stray_delete(provider=provider, wedding=wedding, info=info,

@@ -16,7 +16,7 @@ from .metrics import FleetCollector
 def scrape_allowed(request: HttpRequest) -> bool:
     token = settings.WEDBACKUP_METRICS_TOKEN
     offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token and offered and hmac.compare_digest(offered, token):
+    if token and offered and hmac.compare_digest(offered.encode(), token.encode()):
         return True
     return request.META.get("REMOTE_ADDR", "") in settings.WEDBACKUP_METRICS_ALLOW
 

@@ -34,7 +34,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "backups/overview.html", context)
 
 
-@action("backups.view_wedding")
+@action("backups.backup_wedding")
 def snapshots_refresh(request: HttpRequest) -> HttpResponse:
     """Recompute the stored protection and cost figures now, in a worker."""
     queue = django_rq.get_queue("bulk", commit_mode="auto")  # nothing to wait for: no rows are written here

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal"}
+# Cloud metadata services outside the link-local range (AWS over IPv6, Alibaba in carrier-grade NAT space).
+METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: private in all but name
 
 
 def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -37,6 +40,10 @@ def endpoint_problem(url: str, *, allow_private: bool | None = None) -> str:
     if host in METADATA_HOSTS:
         return f"{host} is a cloud metadata service, not a storage endpoint"
     for address in _addresses(host):
+        if address in METADATA_ADDRESSES:
+            return f"{host} resolves to {address}, a cloud metadata service"
+        if address.version == 4 and address in SHARED and not allow_private:
+            return f"{host} resolves to {address}, a shared (carrier-grade NAT) address"
         if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
             return f"{host} resolves to {address}, a link-local, metadata or reserved address"
         if (address.is_private or address.is_loopback) and not allow_private:

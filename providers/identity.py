@@ -9,8 +9,6 @@ from .models import Provider
 
 def location_of(config: BackendConfig) -> str:
     """The location of a configuration ("" when it is too incomplete to have one)."""
-    if not config.bucket and config.kind != "box":
-        return ""
     try:
         return backend_class(config.kind).location_of(config)
     except (ProviderError, KeyError, ValueError):

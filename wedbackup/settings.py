@@ -179,9 +179,10 @@ WEDBACKUP_ZIP_DIR = env_str("WEDBACKUP_ZIP_DIR", str(VAR_DIR / "zips"))
 WEDBACKUP_ZIP_MAX_BYTES = env_int("WEDBACKUP_ZIP_MAX_BYTES", 20 * 1024**3)
 # /readyz: at least one RQ worker must have sent a heartbeat within this many seconds.
 WEDBACKUP_READY_WORKER_SECONDS = env_int("WEDBACKUP_READY_WORKER_SECONDS", 120)
-# /metrics: a bearer token, and/or client addresses allowed without one (comma-separated); neither set: refused.
+# /metrics: a bearer token, and/or client addresses allowed without one (comma-separated; none by default: behind a
+# reverse proxy every request comes from the proxy's address); neither set: refused.
 WEDBACKUP_METRICS_TOKEN = env_str("WEDBACKUP_METRICS_TOKEN", "")
-WEDBACKUP_METRICS_ALLOW = env_list("WEDBACKUP_METRICS_ALLOW", ["127.0.0.1", "::1"])
+WEDBACKUP_METRICS_ALLOW = env_list("WEDBACKUP_METRICS_ALLOW", [])
 # An object no copy accounts for is removed by verification only once it is this many seconds old.
 WEDBACKUP_ORPHAN_MIN_AGE = env_int("WEDBACKUP_ORPHAN_MIN_AGE", 24 * 3600)
 # Bytes per second assumed for failover estimates until throughput has been measured.

@@ -274,6 +274,8 @@ class Backend(abc.ABC):
     #: declared here; whether a provider's bucket has lock switched on is its ``object_lock_mode`` option.
     can_lock: ClassVar[bool] = False
     reads_versions: ClassVar[bool] = False
+    #: Keys differing only in case are one object here (Dropbox, Box).
+    case_insensitive: ClassVar[bool] = False
 
     def locks(self) -> bool:
         """Does this provider write new objects locked (declared capability and the bucket's lock option)?"""
@@ -300,6 +302,8 @@ class Backend(abc.ABC):
     @classmethod
     def location_of(cls, config: BackendConfig) -> str:
         """``location()`` from the configuration alone (no credentials needed, no request made)."""
+        if not config.bucket.strip():
+            return ""  # unknown (e.g. a B2 key restricted to a bucket it names itself)
         endpoint = config.endpoint.strip().rstrip("/").lower()
         family = (cls.protocol or cls.kind) if endpoint else cls.kind
         root = str(config.options.get("root", "") or config.options.get("root_folder_id", "")).strip("/")

@@ -57,6 +57,7 @@ def _b64(digest: bytes) -> str:
 
 class BoxBackend(Backend):
     kind = "box"
+    case_insensitive = True
     storage_classes = ("",)
     known_options = frozenset({"root_folder_id", "retention_policy_id"})
     #: Entries per folder-listing request (Box allows up to 1000).

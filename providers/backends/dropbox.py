@@ -59,6 +59,7 @@ TIMEOUT = 60.0
 
 class DropboxBackend(Backend):
     kind = "dropbox"
+    case_insensitive = True
     storage_classes = ("",)
     known_options: ClassVar[frozenset[str]] = frozenset({"team_member_id", "root_namespace_id", "root"})
 

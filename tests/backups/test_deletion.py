@@ -148,3 +148,23 @@ def test_nothing_but_the_guarded_path_deletes_a_stored_object():
                         and "backend" in ast.unparse(node.func.value).lower()):
                     offenders.append(f"{rel}:{node.lineno}")
     assert offenders == []
+
+
+def test_on_a_case_insensitive_provider_a_key_spelt_in_another_case_is_still_referenced(tmp_path):
+    wedding = make_wedding()
+    dropbox = make_provider(name="dbx", kind="dropbox", region="", bucket="WedBackup")
+    asset = make_asset(wedding, relative_path="ceremony/b.jpg", data=b"x")
+    Replica.objects.create(asset=asset, provider=dropbox, object_key=f"{wedding_prefix(wedding)}photo/ceremony/b.jpg",
+                           status=Replica.Status.VERIFIED)
+    listed = ObjectInfo(key=f"{wedding_prefix(wedding)}photo/Ceremony/b.jpg", size=1,
+                        modified=timezone.now() - dt.timedelta(days=2))  # the folder as another key first wrote it
+    assert not stray_delete(provider=dropbox, wedding=wedding, info=listed, reason="test")
+
+
+def test_a_survivor_whose_place_is_unknown_does_not_count(three, policy):
+    _, asset, (a, b, c) = three
+    b2 = make_provider(name="b2-any", kind="b2", region="", bucket="")  # a key restricted to a bucket it names
+    Replica.objects.filter(pk=b.pk).update(provider=b2)
+    with pytest.raises(DeleteRefused, match="location is unknown"):
+        replica_delete(replica=c, reason="test")
+    assert on_disk(c)

@@ -70,3 +70,17 @@ def test_the_slug_must_be_typed_again(stored):
     with pytest.raises(CommandError, match="--confirm must be"):
         call_command("erase_wedding", wedding.pk, "--confirm", "someone-else")
     assert len(files_of(providers[0], wedding)) == 5
+
+
+def test_erasure_waits_for_writing_jobs_and_for_every_holder_to_be_reachable(stored):
+    from backups.models import BackupJob
+
+    wedding, providers = stored
+    job = BackupJob.objects.create(wedding=wedding, kind=BackupJob.Kind.REPAIR, status=BackupJob.Status.RUNNING)
+    with pytest.raises(CommandError, match="still writing"):
+        call_command("erase_wedding", wedding.pk, "--confirm", wedding.slug)
+    BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.SUCCEEDED)
+    type(providers[1]).objects.filter(pk=providers[1].pk).update(enabled=False)
+    with pytest.raises(CommandError, match="disabled"):
+        call_command("erase_wedding", wedding.pk, "--confirm", wedding.slug)
+    assert len(files_of(providers[0], wedding)) == 5 and len(files_of(providers[1], wedding)) == 3

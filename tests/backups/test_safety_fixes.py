@@ -131,3 +131,16 @@ def test_withdrawing_consent_revokes_the_link_on_dropbox_itself(dropbox_fake):
     wedding.refresh_from_db()
     assert wedding.shared_link == ""
     assert not any(md["url"] == link for md in dropbox_fake.links.values())  # gone for whoever holds it
+
+
+def test_a_file_that_cannot_be_written_where_the_catalogue_puts_it_fails_alone(tmp_path):
+    folder = make_provider(kind="watched_folder", bucket=str(tmp_path / "nas"), options={"create": True})
+    wedding = make_wedding()
+    for rel, data in (("x", b"a file named x"), ("x/y.jpg", b"a file inside a folder named x")):
+        asset = make_asset(wedding, relative_path=rel, data=data)
+        key = f"weddings/{wedding.slug}/{len(rel)}"
+        info = backend_for(folder).put(key, io.BytesIO(data), len(data), sha256=hashlib.sha256(data).hexdigest())
+        Replica.objects.create(asset=asset, provider=folder, object_key=key, status=Replica.Status.VERIFIED,
+                               size=len(data), sha256=asset.sha256, checksums=info.checksums)
+    report = wedding_restore(wedding=wedding, to=tmp_path / "out")
+    assert report.restored == ["x"] and "cannot write it here" in report.failed["x/y.jpg"]

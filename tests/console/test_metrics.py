@@ -18,7 +18,8 @@ def scrape(client: Client, **headers) -> dict:
     return {f.name: f for f in text_string_to_metric_families(response.content.decode())}
 
 
-def test_the_figures_come_from_the_stored_snapshots(rq_queues):
+def test_the_figures_come_from_the_stored_snapshots(rq_queues, settings):
+    settings.WEDBACKUP_METRICS_ALLOW = ["127.0.0.1"]
     make_provider(name="nas-a", kind="watched_folder", bucket="/tmp/nas-a")  # noqa: S108 - never written
     wedding = make_wedding()
     make_asset(wedding, size=1000)
@@ -43,3 +44,9 @@ def test_scrapes_need_the_token_or_an_allowed_address(settings):
     assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     scrape(Client(REMOTE_ADDR="127.0.0.1"), HTTP_AUTHORIZATION="Bearer t0ken-for-prometheus")
     scrape(Client(REMOTE_ADDR="10.0.0.9"))
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics", HTTP_AUTHORIZATION="Bearer tøken").status_code == 403
+
+
+def test_by_default_no_address_is_trusted(settings):
+    settings.WEDBACKUP_METRICS_TOKEN = ""
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403  # a proxy's own address, too

@@ -29,7 +29,7 @@ def urls(wedding, provider, optimization):
     w = wedding.slug
     return [
         ("get", "/", "backups.view_wedding", PAGE),
-        ("post", "/refresh/", "backups.view_wedding", ACTION),
+        ("post", "/refresh/", "backups.backup_wedding", ACTION),
         ("get", "/weddings/", "backups.view_wedding", PAGE),
         ("get", f"/weddings/{w}/", "backups.view_wedding", PAGE),
         ("post", "/weddings/import/", "backups.import_wedding", ACTION),

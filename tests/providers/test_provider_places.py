@@ -41,7 +41,8 @@ def test_load_providers_refuses_two_entries_on_one_folder(tmp_path):
 
 
 # -- endpoints: where a stored key may be sent --------------------------------------------------------------
-@pytest.mark.parametrize("endpoint", ["http://169.254.169.254/", "http://[fe80::1]:9000", "http://metadata.google.internal"])
+@pytest.mark.parametrize("endpoint", ["http://169.254.169.254/", "http://[fe80::1]:9000", "http://metadata.google.internal",
+                                      "http://[fd00:ec2::254]/", "http://100.100.100.200/"])
 def test_metadata_and_link_local_endpoints_are_always_refused(endpoint, settings):
     settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = True
     form = ProviderForm(data=form_data(kind="aws_s3", bucket="photos", endpoint=endpoint))
