@@ -52,6 +52,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_up(conn: redis.Redis) -> None:
+    for _ in range(50):
+        try:
+            conn.ping()
+            return
+        except redis.ConnectionError:
+            time.sleep(0.1)
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 def test_readiness_follows_redis_going_down_and_coming_back(monkeypatch, tmp_path):
     port = free_port()
@@ -60,12 +69,7 @@ def test_readiness_follows_redis_going_down_and_coming_back(monkeypatch, tmp_pat
     conn = redis.Redis(port=port, socket_connect_timeout=1, socket_timeout=1)
     monkeypatch.setattr(health, "_connection", lambda: conn)
     try:
-        for _ in range(50):
-            try:
-                conn.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
+        wait_up(conn)
         worker = Worker(["default"], connection=conn)
         worker.register_birth()
         worker.heartbeat()
@@ -76,12 +80,7 @@ def test_readiness_follows_redis_going_down_and_coming_back(monkeypatch, tmp_pat
         assert body.status_code == 503 and body.json()["checks"]["redis"].startswith("unavailable")
         assert str(port) not in body.content.decode()  # no address or DSN in the answer
         server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                conn.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
+        wait_up(conn)
         worker.register_birth()  # a restarted Redis keeps nothing: the worker registers again, as rq's does
         worker.heartbeat()
         assert Client().get("/readyz").status_code == 200
