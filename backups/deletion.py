@@ -31,6 +31,7 @@ from .models import BackupJob, Replica, Wedding
 from .placement import provider_states, rules_for
 from .planning import copy_of
 from .protection import protection_gap
+from .routing import ProviderState
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 600  # a holder that dies frees the lock after this
@@ -84,8 +85,11 @@ def _survivors(replica: Replica, backends: dict[int, Backend]) -> tuple[list[Rep
     return confirmed, doubts
 
 
-def replica_delete(*, replica: Replica, reason: str, by: str = "system") -> None:
-    """Delete one stored copy, or raise DeleteRefused (nothing deleted) saying why. The row ends DELETED."""
+def replica_delete(*, replica: Replica, reason: str, by: str = "system",
+                   states: dict[int, ProviderState] | None = None) -> None:
+    """Delete one stored copy, or raise DeleteRefused (nothing deleted) saying why. The row ends DELETED.
+    ``states``: the provider states a caller deleting many copies already has (building them sums every
+    replica's size, far too much to repeat per copy)."""
     target = f"replica:{replica.pk}"
     with asset_lock(replica.asset_id):
         replica = Replica.objects.select_related("provider", "asset__wedding").get(pk=replica.pk)
@@ -99,7 +103,7 @@ def replica_delete(*, replica: Replica, reason: str, by: str = "system") -> None
                                 f"{replica.retain_until:%Y-%m-%d %H:%M} UTC (retention)")
         backends: dict[int, Backend] = {replica.provider_id: backend_for(replica.provider)}
         confirmed, doubts = _survivors(replica, backends)
-        states = {s.id: s for s in provider_states()}
+        states = states if states is not None else {s.id: s for s in provider_states()}
         gap = protection_gap([copy_of(r, asset, states[r.provider_id]) for r in confirmed], rules_for(wedding),
                              wedding.residency_zone)
         details = {"provider": replica.provider.name, "key": replica.object_key, "reason": reason,

@@ -36,9 +36,10 @@ def plan_assets(job: BackupJob, assets) -> RoundPlan:
     wedding = job.wedding
     policy = BackupPolicy.default()
     rules = rules_for(wedding, policy)
-    encrypt = bool(policy.for_plan(wedding.plan)["client_side_encryption"])
+    plan_rules = policy.for_plan(wedding.plan)
+    encrypt = bool(plan_rules["client_side_encryption"])
     locking = locking_provider_ids()
-    locked_until = lock_until(wedding=wedding, retention_days=policy.for_plan(wedding.plan)["retention_days"])
+    locked_until = lock_until(wedding=wedding, retention_days=plan_rules["retention_days"])
     traits = wedding_traits(wedding)
     states = provider_states()
     by_id = {s.id: s for s in states}

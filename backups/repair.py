@@ -49,7 +49,7 @@ def repair_prune_temporaries(*, wedding: Wedding) -> int:
             copies = [copy_of(r, asset, states[r.provider_id]) for r in rest]
             if protection_gap(copies, rules, wedding.residency_zone):
                 continue
-            if _delete(temp):
+            if _delete(temp, states):
                 keep = rest
                 pruned += 1
                 pruned_on.add(temp.provider_id)
@@ -58,9 +58,10 @@ def repair_prune_temporaries(*, wedding: Wedding) -> int:
     return pruned
 
 
-def _delete(replica: Replica) -> bool:
+def _delete(replica: Replica, states: dict) -> bool:
     try:
-        replica_delete(replica=replica, reason="temporary copy made during a failover, no longer needed")
+        replica_delete(replica=replica, reason="temporary copy made during a failover, no longer needed",
+                       states=states)
     except (ProviderError, DeleteRefused) as exc:
         Replica.objects.filter(pk=replica.pk).update(last_error=f"temporary copy not removed: {exc}"[:4000],
                                                      updated=timezone.now())

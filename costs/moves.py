@@ -101,7 +101,7 @@ class Steps:
             raise PolicyWouldBreak(f"{asset.relative_path}: {gap} without the copy on {replica.provider.name}")
         try:  # the guarded path confirms the new copy (and the others) on the providers before deleting
             replica_delete(replica=replica, reason=f"cost optimisation: moved to {target.provider.name}",
-                           by=self.by)
+                           by=self.by, states=self.states)
         except DeleteRefused as exc:
             raise PolicyWouldBreak(str(exc)) from exc
 

@@ -36,10 +36,9 @@ from .base import (
     validate_key,
     with_retries,
 )
-from .s3_client import BucketMissing, s3_client_new, s3_error
+from .s3_client import MIB, BucketMissing, s3_client_new, s3_error
 from .s3_versions import S3Versions
 
-MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB
 MAX_PARTS = 10_000
 MAX_COPY_SIZE = 5 * 1024 * MIB

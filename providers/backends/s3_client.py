@@ -23,6 +23,7 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
+MIB = 1024 * 1024
 NOT_FOUND_CODES = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
 AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
               "TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "InvalidSecurity", "403"}

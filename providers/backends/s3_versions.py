@@ -10,9 +10,7 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import PermanentError, TranslatedStream, validate_key
-from .s3_client import BucketMissing
-
-MIB = 1024 * 1024
+from .s3_client import MIB, BucketMissing
 
 
 class S3Versions:
