@@ -109,8 +109,12 @@ def provider_status_sync(*, provider_id: int, status: str) -> bool:
 
 def breaker_changed(*, transition: Transition, **_) -> None:
     """Receiver of ``breaker_transitioned``: mirror the status to the row, then tell the layers above that
-    the breaker opened or closed (they begin or end a failover)."""
-    provider_status_sync(provider_id=transition.provider_id, status=transition.status_after)
+    the breaker opened or closed (they begin or end a failover). The status mirrored is the breaker's as it is
+    now, not as this transition left it: transitions recorded by concurrent uploads arrive here in any order, and
+    an earlier "degraded" synced after a later "down" would leave an open breaker's provider looking usable."""
+    store = breaker_store()
+    now = breaker_status(store.get(transition.provider_id), store.window(transition.provider_id))
+    provider_status_sync(provider_id=transition.provider_id, status=now)
     if not (transition.opened or transition.closed):
         return
     provider = Provider.objects.get(pk=transition.provider_id)
