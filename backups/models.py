@@ -40,6 +40,7 @@ class Wedding(models.Model):
     legal_hold = models.BooleanField(
         default=False, help_text="Nothing of this wedding may be deleted anywhere while the hold is on.")
     source_path = models.CharField(max_length=1024, blank=True, help_text="Folder the wedding was imported from.")
+    watch_source = models.BooleanField(default=True, help_text="Back up new files from the source folder by itself.")
     # The wedding's data key, wrapped by the master key (client-side encryption); never the key itself.
     wrapped_data_key = models.TextField(blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -112,6 +113,9 @@ class Asset(models.Model):
     captured_at = models.DateTimeField(null=True, blank=True)
     source_location = models.CharField(max_length=2048, blank=True, help_text="Where the file was read from.")
     missing_since = models.DateTimeField(null=True, blank=True, help_text="Gone from the source; kept in backups.")
+    source_mtime_ns = models.BigIntegerField(null=True, blank=True, help_text="Source file's mtime when catalogued.")
+    seen_complete_at = models.DateTimeField(null=True, blank=True, help_text="These bytes were first seen complete.")
+    protected_at = models.DateTimeField(null=True, blank=True, help_text="These bytes first met the policy.")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -149,6 +153,7 @@ class BackupPolicy(models.Model):
         default=12, help_text="At least one copy must be restorable within this many hours.",
     )
     client_side_encryption = models.BooleanField(default=False)
+    scrub_days = models.PositiveSmallIntegerField(default=30, help_text="Every copy is read back within N days.")
     # {"premium": {"min_copies": 4}, "cost-saver": {"min_copies": 2}}
     plan_overrides = models.JSONField(default=dict, blank=True)
     updated = models.DateTimeField(auto_now=True)
@@ -315,6 +320,7 @@ class Replica(models.Model):
     temporary = models.BooleanField(default=False, help_text="Extra copy made during a failover.")
     encrypted = models.BooleanField(default=False, help_text="Stored encrypted client-side (AES-256-GCM).")
     verified_at = models.DateTimeField(null=True, blank=True)
+    scrubbed_at = models.DateTimeField(null=True, blank=True, help_text="Last read back and hashed in full.")
     last_error = models.TextField(blank=True)
     permanent_failure = models.BooleanField(default=False, help_text="Failed for a reason a retry will not fix.")
     attempts = models.PositiveSmallIntegerField(default=0)

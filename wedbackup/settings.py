@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_rq",
     "providers",
     "backups",
+    "protection",
     "costs",
     "console",
 ]
@@ -146,6 +147,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "wedbackup@localhost")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # Who hears about failovers (comma-separated).
 WEDBACKUP_NOTIFY_EMAILS = env_list("WEDBACKUP_NOTIFY_EMAILS", [])
+# Alerts (protection.alerts): who hears (e-mails, comma-separated; a JSON webhook, Slack-compatible), and how
+# often an alert that stays open is sent again.
+WEDBACKUP_ALERT_EMAILS = env_list("WEDBACKUP_ALERT_EMAILS", WEDBACKUP_NOTIFY_EMAILS)
+WEDBACKUP_ALERT_WEBHOOK_URL = env_str("WEDBACKUP_ALERT_WEBHOOK_URL", "")
+WEDBACKUP_ALERT_REPEAT_MINUTES = env_int("WEDBACKUP_ALERT_REPEAT_MINUTES", 240)
 
 # Engine tunables.
 WEDBACKUP_PART_SIZE = env_int("WEDBACKUP_PART_SIZE", 8 * 1024 * 1024)
