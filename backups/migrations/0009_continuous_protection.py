@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='backuppolicy',
             name='scrub_days',
-            field=models.PositiveSmallIntegerField(default=30, help_text='Every copy is read back within this many days.'),
+            field=models.PositiveSmallIntegerField(default=30, help_text='Every copy is read back within N days.'),
         ),
         migrations.AddField(
             model_name='replica',
