@@ -14,5 +14,6 @@ urlpatterns = [
     path("metrics", include("console.metrics_urls")),
     path("providers/", include("console.provider_urls")),
     path("costs/", include("console.cost_urls")),
+    path("protection/", include("console.protection_urls")),
     path("", include("console.wedding_urls")),
 ]
