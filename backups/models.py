@@ -368,6 +368,9 @@ class WeddingHealth(models.Model):
     assets_at_risk = models.PositiveIntegerField(default=0)
     bytes_at_risk = models.BigIntegerField(default=0)
     at_risk = models.BooleanField(default=False)
+    last_protected_at = models.DateTimeField(null=True, blank=True, help_text="Newest file to reach the policy.")
+    oldest_unprotected_at = models.DateTimeField(null=True, blank=True, help_text="Oldest file not yet protected.")
+    rpo_p95_seconds = models.FloatField(null=True, blank=True, help_text="Complete to protected, last 30 days.")
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

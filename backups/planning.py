@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from django.utils import timezone
+
 from providers.models import Provider
 
 from .layout import object_key
@@ -98,15 +100,34 @@ def copy_of(replica: Replica, asset: Asset, state) -> Copy:
     )
 
 
-def asset_gaps(wedding: Wedding) -> dict[int, str]:
-    """Asset id -> what it lacks, for every asset of the wedding below policy (one query for replicas)."""
+def asset_gaps(wedding: Wedding, *, asset_ids: list[int] | None = None) -> dict[int, str]:
+    """Asset id -> what it lacks, for every asset of the wedding (or these of its assets) below policy (one
+    query for replicas)."""
     rules = rules_for(wedding)
     states = {s.id: s for s in provider_states()}
     gaps = {}
     assets = wedding.assets.filter(missing_since__isnull=True).prefetch_related("replicas")
+    if asset_ids is not None:
+        assets = assets.filter(pk__in=asset_ids)
     for asset in assets:
         copies = [copy_of(r, asset, states[r.provider_id]) for r in asset.replicas.all()]
         gap = protection_gap(copies, rules, wedding.residency_zone)
         if gap:
             gaps[asset.pk] = gap
     return gaps
+
+
+def assets_protected_mark(*, wedding: Wedding, asset_ids: list[int] | None = None,
+                          gaps: dict[int, str] | None = None) -> int:
+    """Stamp ``protected_at`` on the wedding's (or these) current assets that meet the policy and have no stamp
+    yet; ``gaps`` (from ``asset_gaps``) when the caller already has them. Returns how many were stamped."""
+    unstamped = wedding.assets.filter(missing_since__isnull=True, protected_at__isnull=True)
+    if asset_ids is not None:
+        unstamped = unstamped.filter(pk__in=asset_ids)
+    ids = list(unstamped.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    if gaps is None:
+        gaps = asset_gaps(wedding, asset_ids=ids)
+    done = [pk for pk in ids if pk not in gaps]
+    return Asset.objects.filter(pk__in=done, protected_at__isnull=True).update(protected_at=timezone.now())

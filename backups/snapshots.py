@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,10 +21,12 @@ from wedbackup.queues import enqueue_soon
 
 from .models import Replica, Wedding, WeddingHealth, WeddingUsage
 from .queries import asset_health, policy_rules
+from .rpo import weddings_rpo
 
 log = logging.getLogger(__name__)
 CHUNK = 250  # weddings per transaction in a fleet refresh: a few seconds of locks at most
-HEALTH_FIELDS = ["files", "bytes", "good_copies", "assets_at_risk", "bytes_at_risk", "at_risk", "refreshed_at"]
+HEALTH_FIELDS = ["files", "bytes", "good_copies", "assets_at_risk", "bytes_at_risk", "at_risk", "last_protected_at",
+                 "oldest_unprotected_at", "rpo_p95_seconds", "refreshed_at"]
 
 
 def _health_rows(wedding_ids: list[int], rules: dict) -> dict[int, tuple]:
@@ -63,12 +65,14 @@ def weddings_refresh(wedding_ids: Iterable[int], *, rules: dict | None = None) -
         if not ids:
             return 0
         health = _health_rows(ids, rules)
+        rpo = weddings_rpo(ids)
         now = timezone.now()
         rows = []
         for pk in ids:
             files, size, good, risky, risky_bytes = health.get(pk, (0, 0, 0, 0, 0))
             rows.append(WeddingHealth(wedding_id=pk, files=files, bytes=size, good_copies=good, assets_at_risk=risky,
-                                      bytes_at_risk=risky_bytes, at_risk=risky > 0, refreshed_at=now))
+                                      bytes_at_risk=risky_bytes, at_risk=risky > 0, refreshed_at=now,
+                                      **rpo.get(pk, {})))
         WeddingHealth.objects.bulk_create(rows, update_conflicts=True, unique_fields=["wedding"],
                                           update_fields=HEALTH_FIELDS)
         WeddingUsage.objects.filter(wedding_id__in=ids).delete()
@@ -111,7 +115,8 @@ def fleet_summary() -> dict:
         weddings=Count("pk", filter=Q(files__gt=0)), weddings_at_risk=Count("pk", filter=risky),
         assets=Coalesce(Sum("files"), 0), assets_at_risk=Coalesce(Sum("assets_at_risk"), 0),
         bytes=Coalesce(Sum("bytes"), 0), bytes_at_risk=Coalesce(Sum("bytes_at_risk"), 0),
-        refreshed_at=Min("refreshed_at"),
+        refreshed_at=Min("refreshed_at"), oldest_unprotected_at=Min("oldest_unprotected_at"),
+        worst_rpo_p95_seconds=Max("rpo_p95_seconds"),
     )
     totals["assets_protected"] = totals["assets"] - totals["assets_at_risk"]
     totals["bytes_protected"] = totals["bytes"] - totals["bytes_at_risk"]

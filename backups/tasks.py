@@ -30,7 +30,7 @@ from .batches import batch_upload, batched
 from .completion import backup_complete
 from .ingest import import_run
 from .models import Asset, BackupJob, Plan, Replica, Wedding
-from .planning import asset_gaps, plan_round
+from .planning import asset_gaps, assets_protected_mark, plan_round
 from .restore import restore_run, zip_run, zip_too_big
 from .retention import retention_renew
 from .verify import wedding_verify
@@ -80,7 +80,9 @@ def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
     job = BackupJob.objects.select_related("wedding").get(pk=job_id)
     if job.status == BackupJob.Status.CANCELLED:
         return {"cancelled": True}
-    return batch_upload(job=job, asset_ids=asset_ids)
+    result = batch_upload(job=job, asset_ids=asset_ids)
+    assets_protected_mark(wedding=job.wedding, asset_ids=asset_ids)  # the RPO clock stops as soon as it can
+    return result
 
 
 def backup_finish(job_id: int, round_no: int) -> str:
@@ -89,6 +91,7 @@ def backup_finish(job_id: int, round_no: int) -> str:
     if job.status == BackupJob.Status.CANCELLED:
         return job.status
     gaps = asset_gaps(job.wedding)
+    assets_protected_mark(wedding=job.wedding, gaps=gaps)
     if gaps and round_no < MAX_ROUNDS:
         _enqueue(job.queue, backup_round, job.pk, round_no + 1)
         return "next round"

@@ -45,6 +45,16 @@ class FleetCollector:
         if summary["refreshed_at"] is not None:
             age.add_metric([], (timezone.now() - summary["refreshed_at"]).total_seconds())
         yield age
+        oldest = GaugeMetricFamily("wedbackup_rpo_oldest_unprotected_seconds",
+                                   "Age of the oldest file that has not met the policy yet (0: none waiting)")
+        waiting = summary["oldest_unprotected_at"]
+        oldest.add_metric([], (timezone.now() - waiting).total_seconds() if waiting else 0.0)
+        yield oldest
+        p95 = GaugeMetricFamily("wedbackup_rpo_p95_seconds",
+                                "Worst wedding's p95 seconds from file complete to protected (last 30 days)")
+        if summary["worst_rpo_p95_seconds"] is not None:
+            p95.add_metric([], summary["worst_rpo_p95_seconds"])
+        yield p95
 
     def _providers(self) -> Iterator[GaugeMetricFamily]:
         replicas = GaugeMetricFamily("wedbackup_replicas", "Replicas per provider (stored usage)",

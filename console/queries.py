@@ -13,6 +13,7 @@ from backups.queries import (
     protection_summary,
     wedding_distribution,
 )
+from backups.rpo import wedding_rpo
 from backups.snapshots import fleet_summary
 from costs.models import Optimization
 from costs.snapshots import cost_latest
@@ -46,6 +47,7 @@ def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1) -> dict:
             asset_health(rules).filter(wedding=wedding, at_risk=True).order_by("relative_path")[:20]
         ),
         "distribution": wedding_distribution(wedding),
+        "rpo": wedding_rpo(wedding=wedding),
         "replicas": Paginator(replicas, REPLICAS_PER_PAGE).get_page(replica_page),
         "jobs": list(wedding.jobs.select_related("requested_by")[:20]),
         "optimizations": list(Optimization.objects.filter(wedding=wedding).select_related("applied_by")[:10]),

@@ -1,7 +1,10 @@
 """/metrics: Prometheus text a real parser reads, from the stored figures; a token or an allowed address only."""
 
+import datetime as dt
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from backups.snapshots import fleet_health_refresh
@@ -22,8 +25,9 @@ def test_the_figures_come_from_the_stored_snapshots(rq_queues, settings):
     settings.WEDBACKUP_METRICS_ALLOW = ["127.0.0.1"]
     make_provider(name="nas-a", kind="watched_folder", bucket="/tmp/nas-a")  # noqa: S108 - never written
     wedding = make_wedding()
-    make_asset(wedding, size=1000)
-    make_asset(wedding, size=500)
+    make_asset(wedding, size=1000, seen_complete_at=timezone.now() - dt.timedelta(minutes=10))
+    make_asset(wedding, size=500, seen_complete_at=timezone.now() - dt.timedelta(minutes=20),
+               protected_at=timezone.now() - dt.timedelta(minutes=19))
     fleet_health_refresh()
     cost_snapshot_take()
     families = scrape(Client(REMOTE_ADDR="127.0.0.1"))
@@ -35,6 +39,8 @@ def test_the_figures_come_from_the_stored_snapshots(rq_queues, settings):
     up = {s.labels["provider"]: s.value for s in families["wedbackup_provider_up"].samples}
     assert up == {"nas-a": 1}
     assert {s.labels["plan"] for s in families["wedbackup_cost_monthly"].samples} == {"now", "optimised"}
+    assert 600 <= value["wedbackup_rpo_oldest_unprotected_seconds"][0] < 700
+    assert value["wedbackup_rpo_p95_seconds"] == [pytest.approx(60, abs=1)]
 
 
 def test_scrapes_need_the_token_or_an_allowed_address(settings):
