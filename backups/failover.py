@@ -79,7 +79,10 @@ def failover_begin(*, provider: Provider, trigger: str, reason: str) -> Failover
             total=Sum("asset__size"))["total"] or 0
         throughput = measured_throughput()
         to_copy = stats["total"] or 0
-        jobs = [backup_start(wedding=w, kind=BackupJob.Kind.FAILOVER) for w in weddings]
+        # Wedding-day-critical weddings first have their other copies checked on the providers themselves.
+        jobs = [backup_start(wedding=w, kind=BackupJob.Kind.FAILOVER,
+                             validate_survivors_of=provider.pk if w.wedding_day_critical else None)
+                for w in weddings]
         event = FailoverEvent.objects.create(
             provider=provider, trigger=trigger, reason=reason[:4000],
             affected_weddings=len(weddings), affected_assets=stats["n"] or 0,

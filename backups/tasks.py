@@ -33,6 +33,7 @@ from .models import Asset, BackupJob, Plan, Replica, Wedding
 from .planning import asset_gaps, assets_protected_mark, plan_round
 from .restore import restore_run, zip_run, zip_too_big
 from .retention import retention_renew
+from .survivors import survivors_validate
 from .verify import wedding_verify
 
 MAX_ROUNDS = 4
@@ -45,10 +46,13 @@ def _enqueue(queue: str, func: Callable, *args, **kwargs) -> Job:
 
 
 # -- backup ---------------------------------------------------------------------------------------------------
-def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.Kind.BACKUP) -> BackupJob:
-    """Create a backup (or repair, or failover) job and enqueue its first round once the transaction commits."""
+def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.Kind.BACKUP,
+                 validate_survivors_of: int | None = None) -> BackupJob:
+    """Create a backup (or repair, or failover) job and enqueue its first round once the transaction commits.
+    ``validate_survivors_of``: a lost provider's id; the first round checks the other copies first."""
     queue = "critical" if wedding.wedding_day_critical else "default"
-    job = BackupJob.objects.create(wedding=wedding, kind=kind, queue=queue, requested_by=requested_by)
+    params = {"validate_survivors_of": validate_survivors_of} if validate_survivors_of else {}
+    job = BackupJob.objects.create(wedding=wedding, kind=kind, queue=queue, requested_by=requested_by, params=params)
     transaction.on_commit(lambda: _enqueue(queue, backup_round, job.pk, 1))
     return job
 
@@ -60,6 +64,10 @@ def backup_round(job_id: int, round_no: int) -> None:
         return
     if job.started_at is None:
         BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now())
+    lost = job.params.get("validate_survivors_of")
+    if lost and "survivors" not in job.params:  # once per job: a retried round does not check again
+        job.params = {**job.params, "survivors": survivors_validate(wedding=job.wedding, lost_provider_id=lost)}
+        BackupJob.objects.filter(pk=job.pk).update(params=job.params)
     plan = plan_round(job)
     pending = list(
         Asset.objects.filter(wedding=job.wedding, missing_since__isnull=True,
