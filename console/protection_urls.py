@@ -1,6 +1,12 @@
 """Continuous protection pages: scrubbing, restore drills, schedules and alerts."""
 
-from django.urls import path  # noqa: F401  (each page adds its line below)
+from django.urls import path
+
+from . import schedule_views
 
 app_name = "protection"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("schedules/", schedule_views.schedule_list, name="schedules"),
+    path("schedules/<int:pk>/", schedule_views.schedule_change, name="schedule_change"),
+    path("schedules/<int:pk>/run/", schedule_views.schedule_run, name="schedule_run"),
+]

@@ -8,10 +8,13 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from costs.models import Optimization
+from protection.models import Schedule
 from tests.factories import make_provider, make_wedding
 
 pytestmark = pytest.mark.django_db
-GROUPS = importlib.import_module("console.migrations.0001_groups").GROUPS
+_ROLES = importlib.import_module("console.migrations.0001_groups").GROUPS
+_PROTECTION = importlib.import_module("console.migrations.0003_protection_roles").ADDED
+GROUPS = {role: [*perms, *_PROTECTION[role]] for role, perms in _ROLES.items()}
 PAGE, ACTION = "page", "action"
 
 
@@ -21,13 +24,18 @@ def world(rq_queues, tmp_path):
     provider = make_provider(kind="watched_folder", bucket=str(tmp_path / "nas"), options={"create": True})
     optimization = Optimization.objects.create(wedding=wedding, kind=Optimization.Kind.LIFECYCLE, summary="s",
                                                changes=[], current_monthly=1, new_monthly=1)
-    return wedding, provider, optimization
+    schedule, _ = Schedule.objects.get_or_create(task=Schedule.Task.SCRUB, plan="",
+                                                 defaults={"interval_minutes": 1440})
+    return wedding, provider, optimization, schedule
 
 
-def urls(wedding, provider, optimization):
+def urls(wedding, provider, optimization, schedule):
     """(method, url, permission it needs, page or action)."""
     w = wedding.slug
     return [
+        ("get", "/protection/schedules/", "protection.view_schedule", PAGE),
+        ("post", f"/protection/schedules/{schedule.pk}/", "protection.change_schedule", ACTION),
+        ("post", f"/protection/schedules/{schedule.pk}/run/", "protection.run_schedule", ACTION),
         ("get", "/", "backups.view_wedding", PAGE),
         ("post", "/refresh/", "backups.backup_wedding", ACTION),
         ("get", "/weddings/", "backups.view_wedding", PAGE),
