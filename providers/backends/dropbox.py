@@ -45,6 +45,7 @@ from .base import (
     TransientError,
     validate_key,
 )
+from .dropbox_case import folders_to_confirm
 from .dropbox_content import VerifiedDownload, content_hash
 from .dropbox_errors import dropbox_error, error_tags
 
@@ -229,12 +230,18 @@ class DropboxBackend(Backend):
         return self._info(key, md)
 
     def _refuse_case_twin(self, key: str, path: str) -> None:
-        """Dropbox names ignore case: a file named like this one in another case is another key's object, which
-        an overwrite would replace (and a later delete of either would remove both). Refused, as Box does."""
+        """Dropbox names ignore case: a file named like this one in another case (in its name or a folder's) is
+        another key's object, which an overwrite would replace (and a delete of either would remove both).
+        Refused, as Box does."""
         existing = self._metadata(path)
-        if existing is not None and existing.name != path.rsplit("/", 1)[-1]:
-            raise PermanentError(f"{self.config.name}: Dropbox already holds {existing.name!r}, which differs from "
-                                 f"{key.rsplit('/', 1)[-1]!r} only in case (Dropbox names ignore case)")
+        if existing is None:
+            return
+        held = existing.name if existing.name != path.rsplit("/", 1)[-1] else next(
+            (md.name for folder, mine in folders_to_confirm(path, existing.path_display, self.root)
+             if (md := self._metadata(folder, folders=True)) is not None and md.name != mine), None)
+        if held:
+            raise PermanentError(f"{self.config.name}: Dropbox already holds {held!r}, which differs from the "
+                                 f"name in {key!r} only in case (Dropbox names ignore case)")
 
     def _read(self, reader: HashingReader, n: int, whole: DropboxContentHasher) -> bytes:
         buf = bytearray()

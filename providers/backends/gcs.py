@@ -237,9 +237,14 @@ class GCSBackend(Backend):
 
     def open(self, key: str) -> IO[bytes]:
         validate_key(key)
-        blob = self._bucket().blob(key)
-        self._call(lambda: blob.reload(retry=None, timeout=TIMEOUT), key)  # pins the generation we read
-        return io.BufferedReader(_Download(self, blob), buffer_size=min(self.config.part_size, 8 * 1024 * 1024))
+        found = self._bucket().blob(key)
+        self._call(lambda: found.reload(retry=None, timeout=TIMEOUT), key)
+        # Read through a blob built from bucket + name + generation, never through the reloaded mediaLink: the
+        # SDK then builds the download URL itself, percent-encoding the name (the emulator's mediaLink is not
+        # encoded, so '?', '#', '%', '+' or spaces would name another object); the generation pins what we saw.
+        blob = self._bucket().blob(key, generation=found.generation)
+        return io.BufferedReader(_Download(self, blob, int(found.size or 0)),
+                                 buffer_size=min(self.config.part_size, 8 * 1024 * 1024))
 
     def head(self, key: str) -> ObjectInfo | None:
         validate_key(key)
@@ -308,9 +313,9 @@ class GCSBackend(Backend):
 class _Download(io.RawIOBase):
     """Ranged reads of one generation, each SDK error already classified."""
 
-    def __init__(self, backend: GCSBackend, blob: storage.Blob):
+    def __init__(self, backend: GCSBackend, blob: storage.Blob, size: int):
         self._backend, self._blob = backend, blob
-        self._size, self._pos = int(blob.size or 0), 0
+        self._size, self._pos = size, 0
 
     def readable(self) -> bool:
         return True

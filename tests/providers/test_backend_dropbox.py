@@ -11,6 +11,7 @@ import time
 import pytest
 
 from providers.backends.base import IntegrityError, ObjectNotFound, PermanentError, TransientError
+from providers.backends.dropbox_case import folders_to_confirm
 from tests.fakes.dropbox_routes import content_hash
 from tests.fixtures.dropbox import (
     APP_KEY,
@@ -230,3 +231,12 @@ def test_it_shares_a_link_once_and_returns_the_same_link_again(make_dropbox_back
 def test_it_rejects_unknown_options(make_dropbox_backend):
     with pytest.raises(PermanentError, match="unknown option"):
         make_dropbox_backend(options={"team_member": "x"})
+
+
+def test_only_folders_below_the_root_that_path_display_spells_otherwise_are_confirmed():
+    root = "/WedBackup"
+    path = "/WedBackup/Wedding_a/photo/ceremony/IMG.JPG"
+    assert folders_to_confirm(path, "/wedbackup/Wedding_a/photo/ceremony/IMG.JPG", root) == []
+    assert folders_to_confirm(path, "/WedBackup/Wedding_a/Photo/Ceremony/IMG.JPG", root) == [
+        ("/WedBackup/Wedding_a/photo", "photo"), ("/WedBackup/Wedding_a/photo/ceremony", "ceremony")]
+    assert folders_to_confirm(path, None, root) == []

@@ -386,3 +386,30 @@ def test_the_sdk_client_is_one_per_thread(gcs_target) -> None:
         t.join()
     assert buckets[0].client is not buckets[1].client
     assert backend._bucket() is backend._bucket()
+
+
+# -- hostile names -----------------------------------------------------------------------------------------
+HOSTILE = "w/a?b#c/IMG 001 + 50% ë.jpg"
+
+
+def test_the_emulator_hands_out_an_unencoded_media_link(gcs_target) -> None:
+    """The emulator difference the read path must not depend on: real GCS percent-encodes the name in mediaLink."""
+    put(gcs_target.backend, HOSTILE, b"x")
+    blob = gcs_target.backend._bucket().blob(HOSTILE)
+    blob.reload(retry=None)
+    assert HOSTILE in urllib.parse.unquote(blob.media_link)
+    assert urllib.parse.quote(HOSTILE, safe="") not in blob.media_link
+
+
+def test_reading_a_hostile_name_builds_the_download_from_bucket_name_and_generation(
+        via_proxy: GCSBackend, proxy: RecordingProxy) -> None:
+    data = os.urandom(3000)
+    info = put(via_proxy, HOSTILE, data)
+    proxy.seen.clear()
+    with via_proxy.open(HOSTILE) as fh:
+        assert fh.read() == data
+    downloads = [s for s in proxy.seen if s.path.startswith("/download/")]
+    assert downloads, [s.path for s in proxy.seen]
+    for s in downloads:
+        assert urllib.parse.urlparse(s.path).path.endswith("/o/" + urllib.parse.quote(HOSTILE, safe="~"))
+        assert s.query["generation"] == [info.version_id]  # pinned to the object head saw
