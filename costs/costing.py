@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, Value, When
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from backups.layout import MANIFEST_NAME
@@ -139,8 +141,28 @@ def duplicates(wedding_ids: list[int] | None = None) -> dict[int, tuple[int, int
     return out
 
 
-def fixed_monthly(catalog: Catalog, fleet: Fleet) -> dict[int, Decimal]:
-    """Per-account charges that do not scale with a copy: flat plans' seats, Wasabi's 1 TB minimum."""
+@dataclass(frozen=True)
+class FixedCharge:
+    """A per-account charge that does not scale with a copy, with the words that explain it."""
+
+    monthly: Decimal
+    label: str  # shown in place of a storage class
+    note: str
+
+
+def _size(n: int) -> str:
+    return filesizeformat(n).replace("\xa0", " ")
+
+
+def _billed_size(n: int, unit: int) -> str:
+    """A billed volume in the provider's own unit (Wasabi's "1 TB" is 10**12 bytes)."""
+    gb = Decimal(n) / unit
+    return f"{gb / 1000:g} TB" if gb >= 1000 and gb % 1000 == 0 else f"{gb:,.0f} GB"
+
+
+def fixed_charges(catalog: Catalog, fleet: Fleet) -> dict[int, FixedCharge]:
+    """Per-account charges: flat plans' seats, and minimum billed volumes (Wasabi bills at least 1 TB a month),
+    each explained, since a few MB costing 6.99 a month reads as a bug otherwise."""
     out = {}
     for p in fleet.providers.values():
         if not p.stored_bytes:
@@ -149,12 +171,29 @@ def fixed_monthly(catalog: Catalog, fleet: Fleet) -> dict[int, Decimal]:
         if p.flat:
             plan = prices.plan()
             try:
-                out[p.id] = monthly_flat_cost(plan, seats_needed(plan, p.stored_bytes))
+                seats = seats_needed(plan, p.stored_bytes)
             except Infeasible:
-                out[p.id] = monthly_flat_cost(plan, plan.min_seats)
+                seats = plan.min_seats
+            monthly, billed = monthly_flat_cost(plan, seats), max(seats, plan.min_seats)
+            out[p.id] = FixedCharge(monthly, "plan seats", (
+                f"{p.name}: {plan.provider} {plan.name} is billed per seat, storage included: {billed}"
+                f" seats (minimum {plan.min_seats}) at {plan.seat_month:.2f} {prices.currency} = {monthly:.2f} "
+                f"{prices.currency}/month, whatever is stored"))
         elif prices.account_min_bytes:
-            out[p.id] = account_minimum_cost(prices, prices.class_price(p.region, ""), p.stored_bytes)
+            price = prices.class_price(p.region, "")
+            monthly = account_minimum_cost(prices, price, p.stored_bytes)
+            if monthly:
+                least = _billed_size(prices.account_min_bytes, prices.gb_bytes)
+                out[p.id] = FixedCharge(monthly, "minimum charge", (
+                    f"includes {p.kind.replace('_', ' ').title()}'s {least} minimum: {p.name} stores "
+                    f"{_size(p.stored_bytes)} but is billed for at least {least} a month, so {monthly:.2f} "
+                    f"{prices.currency}/month of the total is the minimum charge"))
     return out
+
+
+def fixed_monthly(catalog: Catalog, fleet: Fleet) -> dict[int, Decimal]:
+    """Per-account charges that do not scale with a copy, as amounts."""
+    return {pid: charge.monthly for pid, charge in fixed_charges(catalog, fleet).items()}
 
 
 def costs_by_group(catalog: Catalog, fleet: Fleet) -> dict[tuple[int, str], Decimal]:
@@ -171,12 +210,14 @@ def costs_summary(*, wedding_ids: list[int] | None = None) -> dict:
     catalog = current_catalog()
     fleet = fleet_state(catalog=catalog, wedding_ids=wedding_ids)
     by_group = costs_by_group(catalog, fleet)
-    fixed = fixed_monthly(catalog, fleet) if wedding_ids is None else {}
+    fixed = fixed_charges(catalog, fleet) if wedding_ids is None else {}
     rows = defaultdict(Decimal)
+    notes = {}
     for (pid, cls), monthly in by_group.items():
         rows[(fleet.providers[pid].name, cls)] += monthly
-    for pid, monthly in fixed.items():
-        rows[(fleet.providers[pid].name, "")] += monthly
+    for pid, charge in fixed.items():
+        rows[(fleet.providers[pid].name, charge.label)] += charge.monthly
+        notes[(fleet.providers[pid].name, charge.label)] = charge.note
     current = sum(rows.values(), Decimal(0))
     proposals = optimise(fleet, catalog, rules_by_plan(), duplicates=duplicates(wedding_ids))
     savings: dict[str, Decimal] = defaultdict(Decimal)
@@ -186,6 +227,7 @@ def costs_summary(*, wedding_ids: list[int] | None = None) -> dict:
     return {
         "current_monthly": current, "optimised_monthly": optimised, "savings_by_kind": dict(savings),
         "reduction_percent": (100 * (current - optimised) / current) if current else Decimal(0),
-        "by_provider_class": [{"provider": n, "storage_class": c, "monthly": m} for (n, c), m in sorted(rows.items())],
+        "by_provider_class": [{"provider": n, "storage_class": c, "monthly": m, **({"note": notes[(n, c)]} if (n, c)
+                               in notes else {})} for (n, c), m in sorted(rows.items())],
         "proposals": len(proposals), "catalog_version": catalog.version, "currency": "USD",
     }

@@ -66,6 +66,7 @@ def cost_latest() -> dict | None:
         "reduction_percent": 100 * (current - optimised) / current if current else Decimal(0),
         "savings_by_kind": {kind: Decimal(v) for kind, v in snapshot.savings_by_kind.items()},
         "by_provider_class": [{**row, "monthly": Decimal(row["monthly"])} for row in snapshot.by_provider_class],
+        "notes": [row["note"] for row in snapshot.by_provider_class if row.get("note")],
         "catalog_version": snapshot.catalog_version, "proposals": snapshot.proposals,
         "taken_at": snapshot.taken_at, "seconds": snapshot.seconds,
     }
