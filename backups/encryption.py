@@ -34,16 +34,16 @@ _WRAP_AAD = b"wedbackup data key v1"
 CHUNK = 1024 * 1024
 
 
-def _master_key() -> bytes:
-    key = base64.urlsafe_b64decode(settings.ENCRYPTION_MASTER_KEY)
+def _master_key(encoded: str | None = None) -> bytes:
+    key = base64.urlsafe_b64decode(settings.ENCRYPTION_MASTER_KEY if encoded is None else encoded)
     if len(key) != 32:
         raise ValueError("WEDBACKUP_ENCRYPTION_KEY must be 32 bytes, url-safe base64 encoded")
     return key
 
 
-def master_key_id() -> str:
-    """A fingerprint of the master key (never the key), recorded in manifests."""
-    return hashlib.sha256(b"wedbackup key id" + _master_key()).hexdigest()[:16]
+def master_key_id(encoded: str | None = None) -> str:
+    """A fingerprint of the master key (never the key), recorded in manifests; of ``encoded`` when given."""
+    return hashlib.sha256(b"wedbackup key id" + _master_key(encoded)).hexdigest()[:16]
 
 
 def data_key_wrap(data_key: bytes) -> str:

@@ -2,6 +2,7 @@
 
     weddings/<wedding-slug>/<kind>/<relative path>
     weddings/<wedding-slug>/MANIFEST.json
+    weddings/INDEX/<wedding-slug>.json        the fleet index: one small object per wedding
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from .models import Asset, Wedding
 
 ROOT = "weddings"
 MANIFEST_NAME = "MANIFEST.json"
+# Upper case: a slug is always lower case, so no wedding's folder can be the index.
+INDEX_PREFIX = f"{ROOT}/INDEX/"
 
 
 def wedding_prefix(wedding: Wedding) -> str:
@@ -25,3 +28,17 @@ def object_key(asset: Asset) -> str:
 
 def manifest_key(wedding: Wedding) -> str:
     return validate_key(f"{wedding_prefix(wedding)}{MANIFEST_NAME}")
+
+
+def slug_manifest_key(slug: str) -> str:
+    return validate_key(f"{ROOT}/{slug}/{MANIFEST_NAME}")
+
+
+def index_key(slug: str) -> str:
+    return validate_key(f"{INDEX_PREFIX}{slug}.json")
+
+
+def index_slug(key: str) -> str | None:
+    """The wedding slug an index key names, or None for anything else under the prefix."""
+    name = key[len(INDEX_PREFIX):] if key.startswith(INDEX_PREFIX) else ""
+    return name[: -len(".json")] if name.endswith(".json") and "/" not in name and len(name) > 5 else None

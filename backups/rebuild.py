@@ -1,0 +1,279 @@
+"""Rebuild the catalogue (weddings, assets, replicas) from the manifests on the providers, when WedBackup's own
+database is gone. Every reachable provider's manifests are read and checked (their own sha256); per wedding the
+newest manifest wins and disagreements are reported; a replica is verified only after a HEAD whose size and checksums
+match what a manifest recorded (the same check verify uses). Copies on a provider that could not be read are recorded
+unverified; running the rebuild again once it is back completes them. Idempotent and resumable: a wedding is written
+in one transaction, and copies already verified are not checked again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from providers.backends import backend_for
+from providers.backends.base import Backend, ProviderError
+from providers.models import Provider
+
+from .integrity import replica_check
+from .layout import INDEX_PREFIX, MANIFEST_NAME, ROOT, index_slug, slug_manifest_key
+from .manifest import ManifestError, manifest_parse
+from .models import Asset, AssetKind, Replica, Wedding
+from .snapshots import wedding_refresh
+
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+UNVERIFIED = "not checked since the catalogue was rebuilt"
+
+
+@dataclass
+class RebuildReport:
+    weddings: list[str] = field(default_factory=list)
+    assets: int = 0
+    replicas_verified: int = 0
+    replicas_unverified: list[str] = field(default_factory=list)  # "provider: key: why"
+    skipped: list[str] = field(default_factory=list)  # manifests (or entries) that could not be used, and why
+    disagreements: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # "provider: why"
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+@dataclass
+class Found:
+    provider: Provider
+    manifest: dict
+
+    @property
+    def when(self) -> dt.datetime:
+        try:
+            stamp = dt.datetime.fromisoformat(str(self.manifest.get("generated_at")))
+        except ValueError:
+            return dt.datetime.min.replace(tzinfo=dt.UTC)
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def _manifest_keys(backend: Backend) -> list[str]:
+    """From the fleet index; a provider written before the index existed is listed in full instead."""
+    slugs = sorted({slug for info in backend.list(INDEX_PREFIX) if (slug := index_slug(info.key))})
+    if slugs:
+        return [f"{ROOT}/{slug}/{MANIFEST_NAME}" for slug in slugs]
+    return sorted(info.key for info in backend.list(f"{ROOT}/")
+                  if info.key.count("/") == 2 and info.key.endswith(f"/{MANIFEST_NAME}"))
+
+
+def _read(backend: Backend, key: str) -> bytes:
+    with backend.open(key) as fh:
+        raw = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+    return raw
+
+
+def manifests_collect(*, providers: list[Provider], report: RebuildReport) -> dict[str, list[Found]]:
+    """slug -> the usable manifests found for it, newest first; what could not be used is in the report."""
+    found: dict[str, list[Found]] = {}
+    for provider in providers:
+        backend = backend_for(provider)
+        try:
+            keys = _manifest_keys(backend)
+        except ProviderError as exc:
+            report.unreachable.append(f"{provider.name}: {exc}")
+            continue
+        for key in keys:
+            try:
+                manifest = manifest_parse(_read(backend, key))
+                slug = str(manifest["wedding"].get("slug") or "")
+                if not SLUG.match(slug) or slug_manifest_key(slug) != key:
+                    raise ManifestError(f"names wedding {slug!r}, which is not the folder it is stored in")
+            except (ManifestError, ProviderError) as exc:
+                report.skipped.append(f"{provider.name}: {key}: {exc}")
+                continue
+            found.setdefault(slug, []).append(Found(provider, manifest))
+    for manifests in found.values():
+        manifests.sort(key=lambda f: f.when, reverse=True)
+    return found
+
+
+def _entry_problem(slug: str, entry: object) -> str:
+    if not isinstance(entry, dict):
+        return "not a mapping"
+    path, kind = entry.get("path"), entry.get("kind")
+    if not isinstance(path, str) or not path or kind not in AssetKind.values:
+        return "path or kind missing"
+    if not isinstance(entry.get("size"), int) or entry["size"] < 0 or not SHA256.match(str(entry.get("sha256"))):
+        return "size or sha256 invalid"
+    if entry.get("key") != f"{ROOT}/{slug}/{kind}/{path}":
+        return "key is not the plain layout's key for its path"
+    return ""
+
+
+def _files(slug: str, manifests: list[Found], report: RebuildReport) -> dict[str, tuple[dict, str]]:
+    """path -> (entry, provider name): every file any manifest lists, the newest manifest's entry winning."""
+    files: dict[str, tuple[dict, str]] = {}
+    for found in reversed(manifests):  # oldest first: newer entries replace older ones
+        for entry in found.manifest["files"]:
+            problem = _entry_problem(slug, entry)
+            if problem:
+                report.skipped.append(f"{found.provider.name}: {slug}: a file entry: {problem}")
+                continue
+            previous = files.get(entry["path"])
+            if previous and previous[0]["sha256"] != entry["sha256"]:
+                report.disagreements.append(
+                    f"{slug}: {entry['path']}: {found.provider.name} (newer) and {previous[1]} hold different "
+                    "versions; the newer is catalogued")
+            files[entry["path"]] = (entry, found.provider.name)
+    return files
+
+
+def _wedding_values(slug: str, manifests: list[Found], report: RebuildReport) -> dict:
+    newest = manifests[0]
+    w = newest.manifest["wedding"]
+    for other in manifests[1:]:
+        differ = sorted(k for k in ("couple", "date", "country", "city", "plan", "legal_hold", "sharing_allowed")
+                        if other.manifest["wedding"].get(k) != w.get(k))
+        if differ:
+            report.disagreements.append(f"{slug}: {other.provider.name} differs from {newest.provider.name} (newest) "
+                                        f"on {', '.join(differ)}; the newest is catalogued")
+    values = {"couple": str(w.get("couple") or slug), "date": dt.date.fromisoformat(str(w.get("date"))),
+              "country": str(w.get("country") or "")[:2], "city": str(w.get("city") or ""),
+              "residency_zone": str(w.get("residency_zone") or w.get("residency") or ""),
+              "plan": str(w.get("plan") or "standard"), "requires_ml_analysis": bool(w.get("requires_ml_analysis")),
+              "sharing_allowed": bool(w.get("sharing_allowed")), "legal_hold": bool(w.get("legal_hold")),
+              "watch_source": False}
+    wrapped = next((f.manifest["encryption"].get("wrapped_data_key") for f in manifests
+                    if isinstance(f.manifest.get("encryption"), dict)), "")
+    if wrapped:
+        values["wrapped_data_key"] = wrapped
+    return values
+
+
+def _assets_write(wedding: Wedding, files: dict[str, tuple[dict, str]]) -> dict[str, Asset]:
+    existing = {a.relative_path: a for a in wedding.assets.all()}
+    for path, (entry, _) in files.items():
+        captured = entry.get("captured_at")
+        values = {"kind": entry["kind"], "size": entry["size"], "sha256": entry["sha256"],
+                  "content_type": entry.get("content_type") or "application/octet-stream",
+                  "width": entry.get("width"), "height": entry.get("height"),
+                  "captured_at": dt.datetime.fromisoformat(captured) if captured else None}
+        asset = existing.get(path)
+        if asset is None:
+            existing[path] = Asset.objects.create(wedding=wedding, relative_path=path, **values)
+        elif any(getattr(asset, k) != v for k, v in values.items()):
+            Asset.objects.filter(pk=asset.pk).update(**values)
+            existing[path] = Asset.objects.get(pk=asset.pk)
+    return existing
+
+
+def _copies(slug: str, manifests: list[Found], files: dict[str, tuple[dict, str]]) -> dict[tuple[str, str], dict]:
+    """(provider name, path) -> what is known of that copy: its own manifest entry, or (for a copy named only in
+    another provider's "copies") the same stored bytes' size and checksums as reported elsewhere."""
+    copies: dict[tuple[str, str], dict] = {}
+    merged: dict[str, dict] = {}
+    for found in manifests:
+        for entry in found.manifest["files"]:
+            if _entry_problem(slug, entry) or entry["path"] not in files:
+                continue
+            copies[(found.provider.name, entry["path"])] = {**entry, "own": True}
+            if entry["sha256"] == files[entry["path"]][0]["sha256"]:
+                merged.setdefault(entry["path"], {}).update(entry.get("checksums") or {})
+    for path, (entry, _) in files.items():
+        checksums = {**merged.get(path, {})}
+        if not entry.get("encrypted"):
+            checksums.setdefault("sha256", entry["sha256"])
+        for name in entry.get("copies") or []:
+            copies.setdefault((str(name), path), {**entry, "checksums": checksums, "version_id": "",
+                                                  "storage_class": "", "retain_until": None, "own": False})
+    return copies
+
+
+def _replica_check(asset: Asset, provider: Provider, copy: dict, backends: dict[int, Backend],
+                   unreachable: set[str]) -> tuple[Replica, str]:
+    """An unsaved replica as recorded, and why it is not verified ("" when a HEAD confirmed it)."""
+    retain = copy.get("retain_until")
+    replica = Replica(
+        asset=asset, provider=provider, object_key=copy["key"], storage_class=copy.get("storage_class") or "",
+        region=provider.region, size=copy.get("stored_size", copy["size"]), checksums=copy.get("checksums") or {},
+        sha256=copy["sha256"], version_id=copy.get("version_id") or "", encrypted=bool(copy.get("encrypted")),
+        retain_until=dt.datetime.fromisoformat(retain) if retain else None,
+        reason="rebuilt from its provider's manifest" if copy["own"] else "rebuilt: named in another manifest")
+    if copy["sha256"] != asset.sha256:
+        return replica, "holds another version of the file than the one catalogued"
+    if provider.name in unreachable or not provider.enabled:
+        return replica, f"{UNVERIFIED}: {provider.name} was unreachable; run rebuild_catalog again when it is back"
+    try:
+        problem = replica_check(replica, backends.setdefault(provider.pk, backend_for(provider)), deep=False)
+    except ProviderError as exc:
+        return replica, f"{UNVERIFIED}: {exc}"
+    return replica, problem
+
+
+def wedding_rebuild(*, slug: str, manifests: list[Found], providers: dict[str, Provider], unreachable: set[str],
+                    report: RebuildReport) -> Wedding:
+    files = _files(slug, manifests, report)
+    values = _wedding_values(slug, manifests, report)
+    with transaction.atomic():
+        wedding, _ = Wedding.objects.update_or_create(slug=slug, defaults=values)
+        assets = _assets_write(wedding, files)
+    expected = manifests[0].manifest["wedding"].get("assets")
+    if isinstance(expected, int) and expected > len(files):
+        report.disagreements.append(f"{slug}: the catalogue held {expected} files; the manifests name {len(files)}")
+    held = {(r.provider.name, r.asset.relative_path): r for r in
+            Replica.objects.filter(asset__wedding=wedding).select_related("provider", "asset")}
+    backends: dict[int, Backend] = {}
+    rows: list[tuple[Replica, str]] = []
+    for (name, path), copy in _copies(slug, manifests, files).items():
+        provider, current = providers.get(name), held.get((name, path))
+        if provider is None:
+            continue  # not configured here: nothing to record it against
+        if current and current.status == Replica.Status.VERIFIED and current.sha256 == assets[path].sha256:
+            report.replicas_verified += 1
+            continue
+        rows.append(_replica_check(assets[path], provider, copy, backends, unreachable))
+    now = timezone.now()
+    with transaction.atomic():
+        for replica, problem in rows:
+            status = Replica.Status.FAILED if problem else Replica.Status.VERIFIED
+            fields = {f: getattr(replica, f) for f in ("object_key", "storage_class", "region", "size", "checksums",
+                                                       "sha256", "version_id", "encrypted", "retain_until", "reason")}
+            Replica.objects.update_or_create(asset=replica.asset, provider=replica.provider, defaults={
+                **fields, "status": status, "last_error": problem[:4000], "verified_at": None if problem else now})
+            if problem:
+                report.replicas_unverified.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
+            else:
+                report.replicas_verified += 1
+    report.assets += len(files)
+    wedding_refresh(wedding)
+    return wedding
+
+
+def catalog_rebuild(*, only: list[str] | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> RebuildReport:
+    """Rebuild every wedding found in the manifests of the enabled providers (or of those named in ``only``);
+    ``progress`` hears (slug, n, total) after each wedding."""
+    report = RebuildReport()
+    providers = {p.name: p for p in Provider.objects.all()}
+    unknown = sorted(set(only or []) - set(providers))
+    if unknown:
+        raise ValueError(f"no provider named {', '.join(unknown)} (load the recovery kit or providers first)")
+    readable = [p for name, p in sorted(providers.items()) if p.enabled and (not only or name in only)]
+    found = manifests_collect(providers=readable, report=report)
+    unreachable = {line.split(":", 1)[0] for line in report.unreachable}
+    for n, slug in enumerate(sorted(found), 1):
+        try:
+            wedding_rebuild(slug=slug, manifests=found[slug], providers=providers, unreachable=unreachable,
+                            report=report)
+        except (ValueError, TypeError, KeyError) as exc:  # one wedding's bad fields never stop the others
+            report.skipped.append(f"{slug}: not rebuilt: {exc}")
+        else:
+            report.weddings.append(slug)
+        if progress is not None:
+            progress(slug, n, len(found))
+    return report

@@ -1,0 +1,169 @@
+"""rebuild_catalog on real watched folders and real workers: the catalogue comes back from the manifests alone, and
+bad manifests, disagreeing providers and an unreachable provider are reported, never trusted."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from backups.ingest import wedding_import
+from backups.layout import index_key, manifest_key
+from backups.manifest import manifest_seal
+from backups.models import Asset, BackupJob, BackupPolicy, Replica, Wedding
+from backups.rebuild import catalog_rebuild
+from backups.restore import wedding_restore
+from backups.tasks import backup_start
+from tests.factories import make_provider
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    policy = BackupPolicy.default()
+    policy.min_distinct_providers = 1  # three folders are one vendor
+    policy.plan_overrides = {"premium": {"client_side_encryption": True}}
+    policy.save()
+    return [make_provider(name=f"folder-{i}", kind="watched_folder", region="us-east-1",
+                          bucket=str(tmp_path / f"target-{i}"), options={"create": True}) for i in range(3)]
+
+
+def source(root: Path, tag: str) -> Path:
+    (root / "ceremony").mkdir(parents=True)
+    (root / "ceremony" / "IMG 001 é.jpg").write_bytes(b"\xff\xd8\xff" + tag.encode() * 3000)
+    (root / "docs").mkdir()
+    (root / "docs" / "contract.pdf").write_bytes(b"%PDF-1.4 " + tag.encode())
+    (root / "empty.txt").write_bytes(b"")
+    return root
+
+
+def backed_up(tmp_path, run_workers) -> dict[str, Path]:
+    folders = {}
+    for n, (couple, plan) in enumerate([("Ana & Ben", "standard"), ("Cleo & Dan", "premium")]):
+        folders[couple] = source(tmp_path / f"src-{n}", couple)
+        wedding = wedding_import(path=folders[couple], couple=couple, date=dt.date(2025, 6, 1 + n), country="US",
+                                 plan=plan).wedding
+        backup_start(wedding=wedding)
+    run_workers()
+    assert set(BackupJob.objects.values_list("status", flat=True)) == {BackupJob.Status.SUCCEEDED}
+    return {w.slug: folders[w.couple] for w in Wedding.objects.all()}
+
+
+def catalogue() -> dict:
+    return {
+        "weddings": sorted(Wedding.objects.values_list("slug", "couple", "date", "plan", "wrapped_data_key")),
+        "assets": sorted(Asset.objects.values_list("wedding__slug", "relative_path", "kind", "size", "sha256")),
+        "replicas": sorted(Replica.objects.filter(status="verified").values_list(
+            "asset__relative_path", "provider__name", "object_key", "size", "sha256", "encrypted")),
+    }
+
+
+def forget_everything() -> None:
+    Replica.objects.all().delete()
+    BackupJob.objects.all().delete()
+    Wedding.objects.all().delete()
+
+
+def test_the_catalogue_comes_back_from_the_manifests_and_a_second_run_changes_nothing(fleet, tmp_path, run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    before = catalogue()
+    assert any(w[4] for w in before["weddings"])  # one wedding is encrypted
+    forget_everything()
+
+    report = catalog_rebuild()
+    assert sorted(report.weddings) == sorted(sources)
+    assert report.replicas_verified == len(before["replicas"]) == 2 * 3 * 3
+    assert report.replicas_unverified == report.skipped == report.disagreements == report.unreachable == []
+    assert catalogue() == before
+    for slug, folder in sources.items():
+        restored = wedding_restore(wedding=Wedding.objects.get(slug=slug), to=tmp_path / "restored" / slug)
+        assert restored.failed == {}
+        for path in ("ceremony/IMG 001 é.jpg", "docs/contract.pdf", "empty.txt"):
+            assert (tmp_path / "restored" / slug / path).read_bytes() == (folder / path).read_bytes()
+
+    ids = sorted(Replica.objects.values_list("pk", "verified_at"))
+    again = catalog_rebuild()
+    assert again.replicas_verified == report.replicas_verified and again.replicas_unverified == []
+    assert sorted(Replica.objects.values_list("pk", "verified_at")) == ids
+
+
+def test_a_truncated_or_tampered_manifest_is_skipped_and_the_wedding_rebuilt_from_another_copy(fleet, tmp_path,
+                                                                                               run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    slug = sorted(sources)[0]
+    wedding = Wedding.objects.get(slug=slug)
+    before = catalogue()
+    key = Path(manifest_key(wedding))
+    truncated = Path(fleet[0].bucket) / key
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    tampered = Path(fleet[1].bucket) / key
+    tampered.write_text(tampered.read_text().replace("Ana & Ben", "Someone Else"))
+    forget_everything()
+
+    report = catalog_rebuild()
+    assert sorted(report.weddings) == sorted(sources)
+    assert [line.split(":")[0] for line in report.skipped] == ["folder-0", "folder-1"]
+    assert "truncated" in report.skipped[0] and "checksum" in report.skipped[1]
+    # folder-2's manifest names the copies on folder-0 and folder-1: a HEAD confirmed each of them
+    assert report.replicas_unverified == []
+    assert catalogue() == before
+    assert Wedding.objects.get(slug=slug).couple == "Ana & Ben"
+
+
+def test_providers_that_disagree_the_newest_manifest_wins_and_the_difference_is_reported(fleet, tmp_path,
+                                                                                          run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    slug = sorted(sources)[0]
+    path = Path(fleet[0].bucket) / manifest_key(Wedding.objects.get(slug=slug))
+    older = json.loads(path.read_text())
+    older["wedding"]["couple"] = "Ana & Benjamin"
+    older["generated_at"] = "2020-01-01T00:00:00+00:00"
+    path.write_bytes(manifest_seal(older))
+    forget_everything()
+
+    report = catalog_rebuild()
+    assert report.skipped == []
+    assert len(report.disagreements) == 1
+    assert "folder-0 differs" in report.disagreements[0] and "couple" in report.disagreements[0]
+    assert Wedding.objects.get(slug=slug).couple == "Ana & Ben"
+
+
+def test_an_unreachable_provider_leaves_its_copies_unverified_until_the_rebuild_runs_again(fleet, tmp_path,
+                                                                                            run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    before = catalogue()
+    root = Path(fleet[2].bucket)
+    root.rename(tmp_path / "away")
+    root.write_text("not a folder: the disk is not mounted")
+    forget_everything()
+
+    call_command("rebuild_catalog")
+    report = catalog_rebuild()
+    assert report.unreachable and report.unreachable[0].startswith("folder-2:")
+    unverified = Replica.objects.exclude(status="verified")
+    assert set(unverified.values_list("provider__name", flat=True)) == {"folder-2"}
+    assert unverified.count() == 2 * 3 and all("unreachable" in r.last_error for r in unverified)
+    for slug in sources:  # the other copies are enough to restore every file
+        assert wedding_restore(wedding=Wedding.objects.get(slug=slug), to=tmp_path / "r" / slug).failed == {}
+
+    root.unlink()
+    (tmp_path / "away").rename(root)
+    again = catalog_rebuild(only=["folder-2"])
+    assert again.unreachable == [] and again.replicas_unverified == []
+    assert catalogue() == before
+
+
+def test_the_fleet_index_lists_every_wedding_without_listing_every_object(fleet, tmp_path, run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    for provider in fleet:
+        for slug in sources:
+            entry = json.loads((Path(provider.bucket) / index_key(slug)).read_text())
+            assert entry["slug"] == slug and entry["manifest"] == f"weddings/{slug}/MANIFEST.json"
+            assert entry["catalogue_version"] == 2
+
+
+def test_rebuild_from_names_an_unknown_provider_clearly(fleet):
+    with pytest.raises(ValueError, match="no provider named nowhere"):
+        catalog_rebuild(only=["nowhere"])
