@@ -149,6 +149,13 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, incl
     return report
 
 
+def restore_planned(*, wedding: Wedding, only: str | None = None) -> tuple[int, int]:
+    """How many files and bytes a restore of the wedding (or of the ``only`` glob) will write."""
+    planned = [a for a in wedding.assets.only("relative_path", "size")
+               if not only or fnmatch.fnmatch(a.relative_path, only)]
+    return len(planned), sum(a.size for a in planned)
+
+
 def restore_target_problem(path: str) -> str:
     """Why a folder cannot take a restore from the console, or ''. Never into existing files: nothing a
     restore writes may replace something already there."""
@@ -172,10 +179,9 @@ def restore_run(*, job: BackupJob) -> str:
                                                    error_summary=problem)
         return BackupJob.Status.FAILED
     only = job.params.get("only") or None
-    assets = job.wedding.assets.all()
-    planned = [a for a in assets.only("relative_path", "size") if not only or fnmatch.fnmatch(a.relative_path, only)]
+    files, size = restore_planned(wedding=job.wedding, only=only)
     BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now(),
-                                               files_planned=len(planned), bytes_planned=sum(a.size for a in planned))
+                                               files_planned=files, bytes_planned=size)
 
     def progress(asset: Asset, ok: bool) -> None:
         BackupJob.objects.filter(pk=job.pk).update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -32,17 +33,20 @@ class VerifyReport:
         return self.__dict__.copy()
 
 
-def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True,
-                   requested_by=None) -> VerifyReport:
+def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool = True, requested_by=None,
+                   on_progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Check every verified replica; mismatches are marked failed and a repair job is started (by the receiver
-    of ``signals.copies_damaged``: the job machinery sits above this module)."""
+    of ``signals.copies_damaged``: the job machinery sits above this module). ``on_progress(done, total)`` hears
+    of each replica checked."""
     report = VerifyReport()
-    replicas = (
+    replicas = list(
         Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
         .select_related("provider", "asset__wedding")
     )
     backends: dict[int, Backend] = {}
-    for replica in replicas:
+    for done, replica in enumerate(replicas):
+        if on_progress is not None:  # before each check (an unreachable one skips the loop's end), once after
+            on_progress(done, len(replicas))
         backend = backends.setdefault(replica.provider_id, backend_for(replica.provider))
         report.checked += 1
         try:
@@ -60,6 +64,8 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
                 report.checked -= 1
         else:
             report.ok += 1
+    if on_progress is not None:
+        on_progress(len(replicas), len(replicas))
     _find_orphans(wedding, report, clean=clean_orphans)
     if report.mismatched:
         started = [job for _, job in copies_damaged.send(sender=Wedding, wedding=wedding, requested_by=requested_by)

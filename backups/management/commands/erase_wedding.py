@@ -1,9 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from backups.deletion import DeleteRefused
 from backups.erasure import wedding_erasure
 
-from ._output import emit, wedding_or_error
+from ._output import EXIT_NOTHING_DONE, EXIT_USAGE, emit, exit_codes_epilog, fail, wedding_or_error
 
 
 class Command(BaseCommand):
@@ -14,15 +14,16 @@ class Command(BaseCommand):
         parser.add_argument("wedding_id", type=int)
         parser.add_argument("--confirm", required=True, metavar="SLUG", help="The wedding's slug, typed again.")
         parser.add_argument("--json", action="store_true")
+        exit_codes_epilog(parser)
 
     def handle(self, *args, **o):
         wedding = wedding_or_error(o["wedding_id"])
         if o["confirm"] != wedding.slug:
-            raise CommandError(f"--confirm must be the wedding's slug ({wedding.slug}); nothing was erased")
+            raise fail(f"--confirm must be the wedding's slug ({wedding.slug}); nothing was erased", code=EXIT_USAGE)
         try:
             report = wedding_erasure(wedding=wedding, by="cli")
         except DeleteRefused as exc:
-            raise CommandError(f"not erased: {exc}") from None
+            raise fail(f"not erased: {exc}", code=EXIT_NOTHING_DONE) from None
         emit(self, report, as_json=o["json"],
              lines=[f"Erased {report['slug']}: {len(report['objects'])} object(s) deleted, {report['assets']} "
                     "file record(s) removed.", *(f"  {line}" for line in report["objects"])])

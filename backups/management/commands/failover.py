@@ -1,10 +1,12 @@
 import getpass
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from backups.failover import provider_mark_down, provider_mark_up
 from providers.models import Provider
+
+from ._output import EXIT_USAGE, exit_codes_epilog, fail
 
 
 class Command(BaseCommand):
@@ -17,12 +19,13 @@ class Command(BaseCommand):
         action.add_argument("--up", action="store_true")
         parser.add_argument("--reason", default="")
         parser.add_argument("--json", action="store_true")
+        exit_codes_epilog(parser)
 
     def handle(self, *args, **o):
         try:
             provider = Provider.objects.get(name=o["provider"])
         except Provider.DoesNotExist:
-            raise CommandError(f"no provider named {o['provider']!r}") from None
+            raise fail(f"no provider named {o['provider']!r}", code=EXIT_USAGE) from None
         by = f"cli:{getpass.getuser()}"
         if o["down"]:
             event = provider_mark_down(provider=provider, by=by, reason=o["reason"])
