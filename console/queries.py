@@ -13,6 +13,7 @@ from backups.queries import (
     protection_summary,
     wedding_distribution,
 )
+from backups.recovery_kit import kit_reminder
 from backups.rpo import wedding_rpo
 from backups.snapshots import fleet_summary
 from costs.models import Optimization
@@ -28,6 +29,7 @@ def overview() -> dict:
         "providers": list(providers_with_usage()),
         "jobs": active_jobs(),
         "costs": cost_latest(),
+        "recovery_kit_reminder": kit_reminder(),
     }
 
 
