@@ -43,6 +43,41 @@ def run(*args: str) -> tuple[int, list[str]]:
     return code, out.getvalue().splitlines()
 
 
+# -- import_wedding --------------------------------------------------------------------------------------------------
+
+IMPORT = ("--couple", "Zoë & Åsa", "--date", "2025-05-01", "--country", "US")
+
+
+def test_import_on_a_terminal_shows_a_bar_then_the_summary(folders):  # noqa: F811
+    result = run_command("import_wedding", str(folders), *IMPORT, tty=True)
+    assert result.code == 0, result.out
+    assert BAR in result.out and "cataloguing" in result.out
+    assert result.lines[-1].startswith("catalogued wedding ") and result.lines[-1].endswith(
+        ": 3 added, 0 changed, 0 unchanged, 0 removed from the folder (kept in backups), 0 problem(s)")
+
+
+def test_import_piped_and_json(folders):  # noqa: F811
+    code, lines = run("import_wedding", str(folders), *IMPORT)
+    assert code == 0 and lines == [lines[-1]] and "3 added" in lines[-1]
+    result = run_command("import_wedding", str(folders), *IMPORT, "--json", tty=True)
+    assert result.code == 0 and ESC not in result.out and BAR not in result.out
+    data = json.loads(result.out)
+    assert data["unchanged"] == 3 and "3 unchanged" in data["summary"]
+
+
+def test_import_exit_codes_partial_nothing_and_missing_folder(folders, tmp_path):  # noqa: F811
+    (folders / "link.jpg").symlink_to(folders / "docs" / "contract.pdf")
+    code, lines = run("import_wedding", str(folders), *IMPORT)
+    assert code == 1 and lines[0].startswith("  problem: link.jpg: symbolic link") and "1 problem(s)" in lines[-1]
+    only_links = tmp_path / "links"
+    only_links.mkdir()
+    (only_links / "a.jpg").symlink_to(folders / "docs" / "contract.pdf")
+    code, lines = run("import_wedding", str(only_links), "--couple", "C & D", "--date", "2025-01-01", "--country", "FR")
+    assert code == 3 and "0 added" in lines[-1]
+    result = run_command("import_wedding", str(tmp_path / "nowhere"), *IMPORT, tty=False)
+    assert result.code == 2 and "is not a folder" in result.err
+
+
 # -- backup_wedding --wait -------------------------------------------------------------------------------------------
 
 def test_backup_wait_on_a_terminal_shows_a_bar_then_the_summary(folders, three_folders, run_workers):  # noqa: F811

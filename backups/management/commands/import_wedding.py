@@ -1,12 +1,13 @@
 import datetime as dt
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from backups.ingest import wedding_import
 from backups.models import Plan
+from wedbackup.progress import CommandProgress, add_progress_arguments, human_seconds, progress_wanted
 
-from ._output import emit
+from ._output import EXIT_OK, EXIT_USAGE, emit, exit_codes_epilog, fail, outcome_code
 
 
 class Command(BaseCommand):
@@ -21,17 +22,26 @@ class Command(BaseCommand):
         parser.add_argument("--plan", choices=Plan.values, default=Plan.STANDARD)
         parser.add_argument("--ml", action="store_true", help="The wedding needs ML analysis.")
         parser.add_argument("--json", action="store_true")
+        add_progress_arguments(parser)
+        exit_codes_epilog(parser)
 
     def handle(self, *args, **o):
-        try:
-            report = wedding_import(path=o["path"], couple=o["couple"], date=o["date"], country=o["country"],
-                                    city=o["city"], plan=o["plan"], requires_ml_analysis=o["ml"])
-        except FileNotFoundError as exc:
-            raise CommandError(str(exc)) from None
+        show = progress_wanted(stdout=self.stdout, stderr=self.stderr, as_json=o["json"], disabled=o["no_progress"])
+        # No total is known before the folder is walked: the bar pulses while it is.
+        with CommandProgress(show=show, description="cataloguing") as progress:
+            try:
+                report = wedding_import(path=o["path"], couple=o["couple"], date=o["date"], country=o["country"],
+                                        city=o["city"], plan=o["plan"], requires_ml_analysis=o["ml"])
+            except FileNotFoundError as exc:
+                raise fail(str(exc), code=EXIT_USAGE) from None
         w = report.wedding
-        lines = [f"Wedding {w.pk} {w.slug}: {len(report.added)} added, {len(report.changed)} changed, "
-                 f"{len(report.unchanged)} unchanged, {len(report.removed)} removed from the folder "
-                 f"(kept in backups), {len(report.problems)} problem(s)"]
-        lines += [f"  problem: {p.relative_path}: {p.reason}" for p in report.problems]
+        lines = [f"  problem: {p.relative_path}: {p.reason}" for p in report.problems]
         lines += [f"  removed: {r}" for r in report.removed]
-        emit(self, report.as_dict(), as_json=o["json"], lines=lines)
+        summary = (f"catalogued wedding {w.pk} {w.slug} in {human_seconds(progress.elapsed)}: {len(report.added)} "
+                   f"added, {len(report.changed)} changed, {len(report.unchanged)} unchanged, {len(report.removed)} "
+                   f"removed from the folder (kept in backups), {len(report.problems)} problem(s)")
+        emit(self, report.as_dict(), as_json=o["json"], lines=lines, summary=summary)
+        code = outcome_code(done=len(report.added) + len(report.changed) + len(report.unchanged),
+                            failed=len(report.problems))
+        if code != EXIT_OK:
+            raise fail(f"{len(report.problems)} file(s) could not be catalogued", code=code)
