@@ -26,7 +26,7 @@ from providers.models import Provider
 
 from .audit import audit_record
 from .integrity import replica_check
-from .layout import wedding_prefix
+from .layout import SYSTEM_PREFIX, wedding_prefix
 from .models import BackupJob, Replica, Wedding
 from .placement import provider_states, rules_for
 from .planning import copy_of
@@ -197,3 +197,18 @@ def wedding_erase(*, wedding: Wedding, by: str = "system") -> list[str]:
                          details={"objects": deleted, "count": len(deleted),
                                   "complete": not live.exists()})
     return deleted
+
+
+def system_object_delete(*, provider: Provider, key: str, newer: ObjectInfo, reason: str, by: str = "system") -> bool:
+    """Delete an old generation's object of WedBackup's own database dump (``layout.SYSTEM_PREFIX``) only once a newer
+    generation is confirmed on the same provider (a HEAD whose size matches ``newer``); False when it is not."""
+    if not key.startswith(SYSTEM_PREFIX) or not newer.key.startswith(SYSTEM_PREFIX):
+        raise DeleteRefused(f"{key!r} is not a system database object")
+    backend = backend_for(provider)
+    found = backend.head(newer.key)
+    if found is None or found.size != newer.size:
+        return False
+    backend.delete(key)
+    audit_record(action="object.delete", target=f"provider:{provider.name}", by=by,
+                 details={"key": key, "reason": reason, "kept": newer.key})
+    return True

@@ -3,6 +3,7 @@
     weddings/<wedding-slug>/<kind>/<relative path>
     weddings/<wedding-slug>/MANIFEST.json
     weddings/INDEX/<wedding-slug>.json        the fleet index: one small object per wedding
+    wedbackup-system/<generation>/...         WedBackup's own database, encrypted
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ ROOT = "weddings"
 MANIFEST_NAME = "MANIFEST.json"
 # Upper case: a slug is always lower case, so no wedding's folder can be the index.
 INDEX_PREFIX = f"{ROOT}/INDEX/"
+# WedBackup's own database, dumped and encrypted (``systemdb``): outside the weddings' folders.
+SYSTEM_PREFIX = "wedbackup-system/"
 
 
 def wedding_prefix(wedding: Wedding) -> str:

@@ -34,6 +34,7 @@ from .planning import asset_gaps, assets_protected_mark, plan_round
 from .restore import restore_run, zip_run, zip_too_big
 from .retention import retention_renew
 from .survivors import survivors_validate
+from .systemdb import system_db_backup
 from .verify import wedding_verify
 
 MAX_ROUNDS = 4
@@ -188,3 +189,9 @@ def restore_job(job_id: int) -> str:
 def retention_renew_job() -> dict:
     """RQ entry (daily, console.cron): extend the Object Lock of copies whose wedding's retention still runs."""
     return retention_renew()
+
+
+# -- WedBackup's own database ----------------------------------------------------------------------------------------
+def system_db_backup_job() -> dict:
+    """RQ entry (daily, console.cron): dump, encrypt and store WedBackup's own database on two providers."""
+    return system_db_backup()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from rq import cron
 
-from backups.tasks import retention_renew_job
+from backups.tasks import retention_renew_job, system_db_backup_job
 from costs.snapshots import cost_snapshot_take
 from providers.health import health_tick, probe_timeout
 
@@ -35,6 +35,8 @@ def jobs_register() -> None:
     daily = 24 * 3600
     cron.register(retention_renew_job, "bulk", interval=daily, ttl=daily, job_timeout=3600, result_ttl=7 * daily,
                   name="retention-renew")
+    cron.register(system_db_backup_job, "bulk", interval=daily, ttl=daily, job_timeout=3600, result_ttl=7 * daily,
+                  name="system-db-backup")
     hourly = cost_snapshot_interval()
     cron.register(cost_snapshot_take, "bulk", interval=hourly, ttl=hourly, job_timeout=3600, result_ttl=10 * hourly,
                   name="cost-snapshot")
