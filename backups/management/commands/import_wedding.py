@@ -27,8 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         show = progress_wanted(stdout=self.stdout, stderr=self.stderr, as_json=o["json"], disabled=o["no_progress"])
-        # No total is known before the folder is walked: the bar pulses while it is.
-        with CommandProgress(show=show, description="cataloguing") as progress:
+        # wedding_import tells nothing per file (yet): the bar pulses, with the time, until the folder is walked.
+        with CommandProgress(show=show, description="cataloguing", counter=False) as progress:
             try:
                 report = wedding_import(path=o["path"], couple=o["couple"], date=o["date"], country=o["country"],
                                         city=o["city"], plan=o["plan"], requires_ml_analysis=o["ml"])
