@@ -86,7 +86,7 @@ def optimise(fleet: Fleet, catalog: Catalog, rules_by_plan: Mapping[str, Rules],
                                                 cohort.band, g.objects, g.bytes)
                 into.new += opt.monthly
                 into.one_off += opt.one_off
-            access_delta = _access(catalog, fleet, cohort, [g for g, _ in decisions]) - _access(
+            access_delta = access_cost(catalog, fleet, cohort, [g for g, _ in decisions]) - access_cost(
                 catalog, fleet, cohort, after[-1][1])
             if access_delta and decisions:
                 lifecycle.current += max(access_delta, Decimal(0))
@@ -119,7 +119,7 @@ def _change(fleet: Fleet, cohort: Cohort, g: CopyGroup, opt: Option) -> dict:
     return change
 
 
-def _access(catalog: Catalog, fleet: Fleet, cohort: Cohort, groups: list[CopyGroup]) -> Decimal:
+def access_cost(catalog: Catalog, fleet: Fleet, cohort: Cohort, groups: list[CopyGroup]) -> Decimal:
     """Reads are served by the fastest copy (as restore orders them); the cheapest of those."""
     if not cohort.access_bytes_month or not groups:
         return Decimal(0)

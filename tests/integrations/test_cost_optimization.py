@@ -5,32 +5,41 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from collections import defaultdict
 from decimal import Decimal
 
 import pytest
 
-from backups.models import Asset, BackupJob, Replica, Wedding
+from backups.models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from backups.placement import provider_states, rules_for
 from backups.planning import asset_gaps
 from backups.protection import Copy, protection_gap
 from backups.tasks import backup_start
 from costs.apply import optimization_step
+from costs.baselines import AMORTISE_MONTHS, APPLIED_KINDS, lifecycle_baseline, savings_against_baselines
 from costs.costing import costs_by_group, costs_summary, fleet_state, rules_by_plan
 from costs.models import Optimization
-from costs.optimizer import optimise
+from costs.optimizer import access_cost, gap_after, optimise
 from costs.proposals import optimizations_refresh
 from costs.tasks import optimization_apply
 from costs.versions import current_catalog
-from providers.localservers.seaweedfs import s3_client
+from providers.localservers.azurite import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
+from providers.localservers.seaweedfs import create_bucket, s3_client
 from providers.models import Provider
 from tests.fixtures.azure import azure_service
 from tests.fixtures.clouds import small_old_wedding
+from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, ensure_running
 from tests.integrations.fleet import build_fleet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TODAY = dt.date(2026, 6, 1)
 LINE = "30-50% cost reduction while maintaining reliability"
+
+
+def same(a: Decimal, b: Decimal) -> bool:
+    """Equal up to the order the sums were added in (Decimal keeps 28 digits)."""
+    return abs(a - b) < Decimal("1e-12")
 
 
 def _after(proposals, fleet) -> dict[int, list[tuple[int, str]]]:
@@ -93,23 +102,73 @@ def test_the_reference_fleet_costs_at_least_30_percent_less_with_every_asset_pro
     summary = costs_summary()
     assert summary["current_monthly"] == current
     assert summary["optimised_monthly"] <= current - saving
+
+    # The same saving against two baselines, one-off costs spread over a year, each figure as the model computes
+    # it from its parts: storage per copy group (costs_by_group), reads (access_cost), the proposals' sums.
+    naive, tiered = savings_against_baselines(fleet=fleet, catalog=catalog, rules_by_plan=rules)
+    for state, result, own in ((fleet, naive, applied), (lifecycle_baseline(fleet=fleet), tiered, None)):
+        own = own if own is not None else [p for p in optimise(state, catalog, rules) if p.kind in APPLIED_KINDS]
+        storage = sum(costs_by_group(catalog, state).values(), Decimal(0))
+        reads = sum((access_cost(catalog, state, c, list(c.copies)) for c in state.cohorts), Decimal(0))
+        assert same(result.baseline_monthly, storage + reads)
+        assert same(result.optimised_monthly, storage + reads - sum((p.monthly_saving for p in own), Decimal(0)))
+        assert same(result.one_off, sum((p.one_off_cost for p in own), Decimal(0))) and result.one_off > 0
+        amortised = result.optimised_monthly + result.one_off / AMORTISE_MONTHS
+        assert same(result.percent, 100 * (storage + reads - amortised) / (storage + reads))
+        # Both starting points meet the policy, so the optimiser may work on every cohort of either.
+        assert [c for c in state.cohorts if gap_after(c, list(c.copies), state, catalog, rules[c.plan])] == []
+    assert storage < current  # the admin's rules do save money on their own...
+    assert 0 < tiered.percent < naive.percent  # ...so there is less left to save against them
     with capsys.disabled():
         print(f"\n{LINE}: measured {percent:.1f}% (${current:.2f} -> ${current - saving:.2f} a month for "
               f"{counts['assets']} assets in {counts['weddings']} weddings, catalog {catalog.version})")
+        for label, r in (("naive default-class placement", naive), ("age-based lifecycle rules", tiered)):
+            print(f"  against {label}: {r.percent:.1f}% (${r.baseline_monthly:.2f} -> ${r.optimised_monthly:.2f} a "
+                  f"month + ${r.one_off:.2f} one-off over {AMORTISE_MONTHS} months, reads included)")
 
 
 # -- applying proposals on real servers --------------------------------------------------------------------------------
 
+@pytest.fixture
+def three_copy_servers(seaweedfs, azurite, settings):
+    """The three copies the default policy asks for (it is left as it is): aws_s3 on two SeaweedFS buckets and
+    azure_blob on Azurite, whose class changes the servers keep; and a Wasabi-compatible bucket, off while the
+    wedding is backed up, so the optimiser has somewhere cheaper to move a copy to."""
+    settings.WEDBACKUP_PART_SIZE = 5 * 1024 * 1024
+    ensure_running(seaweedfs)
+    if not azurite.running:
+        azurite.start()
+    name = f"wb-{uuid.uuid4().hex[:16]}"
+    for bucket in (name, f"{name}-2", f"{name}-w"):
+        create_bucket(seaweedfs, bucket)
+    azure_service(azurite).create_container(name)
+    s3 = {"endpoint": seaweedfs.extra["endpoint"], "credentials": {"access_key_id": ACCESS_KEY,
+                                                                   "secret_access_key": SECRET_KEY}}
+    return {
+        "s3": Provider.objects.create(name="s3", kind="aws_s3", region="us-east-1", bucket=name, **s3),
+        "s3_west": Provider.objects.create(name="s3-west", kind="aws_s3", region="us-west-2", bucket=f"{name}-2", **s3),
+        "azure": Provider.objects.create(name="azure", kind="azure_blob", region="eastus", bucket=name,
+                                         endpoint=azurite.extra["endpoint"],
+                                         credentials={"account_name": DEV_ACCOUNT_NAME,
+                                                      "account_key": DEV_ACCOUNT_KEY}),
+        "wasabi": Provider.objects.create(name="wasabi", kind="wasabi", region="us-east-1", bucket=f"{name}-w",
+                                          enabled=False, **s3),
+    }
+
+
 @pytest.mark.servers
 def test_applied_proposals_change_classes_and_move_copies_without_ever_dropping_below_policy(
-        tmp_path, cost_servers, seaweedfs, azurite, run_workers):
-    servers = cost_servers
+        tmp_path, three_copy_servers, seaweedfs, azurite, run_workers):
+    servers = three_copy_servers
+    assert BackupPolicy.default().min_copies == BackupPolicy._meta.get_field("min_copies").default == 3
     wedding = small_old_wedding(tmp_path)
     job = backup_start(wedding=wedding)
     run_workers()
     job.refresh_from_db()
     assert job.status == BackupJob.Status.SUCCEEDED, job.error_summary
     assert asset_gaps(wedding) == {}
+    assert all(wedding.assets.filter(replicas__status="verified").filter(pk=a.pk).count() == 3
+               for a in wedding.assets.all())
     Provider.objects.filter(pk=servers["wasabi"].pk).update(enabled=True)
 
     rows = optimizations_refresh(wedding=wedding)
@@ -142,9 +201,8 @@ def test_applied_proposals_change_classes_and_move_copies_without_ever_dropping_
         assert abs(opt.realised_monthly_saving - opt.monthly_saving) <= Decimal("0.0002")
 
     # What the providers' own SDKs see.
-    bucket = servers["s3"].bucket
     s3 = s3_client(seaweedfs)
-    container = azure_service(azurite).get_container_client(bucket)
+    container = azure_service(azurite).get_container_client(servers["azure"].bucket)
     for change in kinds["lifecycle"].changes:
         for r in Replica.objects.filter(provider_id=change["provider"], asset__kind=change["asset_kind"],
                                         status="verified", asset__size__gte=change["min_size"]):
@@ -153,7 +211,8 @@ def test_applied_proposals_change_classes_and_move_copies_without_ever_dropping_
                 tier = container.get_blob_client(r.object_key).get_blob_properties().blob_tier
                 assert str(getattr(tier, "value", tier)) == change["to_class"]
             else:
-                assert s3.head_object(Bucket=bucket, Key=r.object_key).get("StorageClass") == change["to_class"]
+                head = s3.head_object(Bucket=r.provider.bucket, Key=r.object_key)
+                assert head.get("StorageClass") == change["to_class"]
     for change in kinds["provider_mix"].changes:
         source = Provider.objects.get(pk=change["provider"])
         target = Provider.objects.get(pk=change["to_provider"])
@@ -177,4 +236,4 @@ def test_applied_proposals_change_classes_and_move_copies_without_ever_dropping_
         assert optimization_apply(optimization=Optimization.objects.get(pk=kinds[kind].pk)) is None
     run_workers()
     assert sorted(Replica.objects.values_list("pk", "status", "storage_class", "updated")) == before
-    assert rules_for(wedding).min_copies == 2
+    assert rules_for(wedding).min_copies == 3
