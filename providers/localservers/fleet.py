@@ -54,34 +54,38 @@ def fleet_start(workdir: Path) -> LocalFleet:
     except Exception:
         fleet.stop()
         raise
-    s3_creds = {"access_key_id": key, "secret_access_key": secret}
-    azure_creds = {"account_name": azure.extra["account_name"], "account_key": azure.extra["account_key"]}
     for name in ("wedbackup-us", "wedbackup-eu", "wedbackup-wasabi-eu"):
         _s3_bucket(s3, name)
     for name in ("wedbackup-eu", "wedbackup-us"):
         _azure_container(azure, name)
     for name in ("wedbackup-us", "wedbackup-eu"):
         ensure_bucket(gcs, name)
-    endpoint = str(s3.extra["endpoint"])
-    fleet.providers = [
-        {"name": "s3-us-east", "kind": "aws_s3", "region": "us-east-1", "bucket": "wedbackup-us",
-         "endpoint": endpoint, "credentials": s3_creds},
-        {"name": "s3-eu-west", "kind": "aws_s3", "region": "eu-west-1", "bucket": "wedbackup-eu",
-         "endpoint": endpoint, "credentials": s3_creds},
-        {"name": "wasabi-eu-central", "kind": "wasabi", "region": "eu-central-1", "bucket": "wedbackup-wasabi-eu",
-         "endpoint": endpoint, "credentials": s3_creds},
-        {"name": "azure-west-europe", "kind": "azure_blob", "region": "westeurope", "bucket": "wedbackup-eu",
-         "endpoint": str(azure.extra["endpoint"]), "credentials": azure_creds},
-        {"name": "azure-east-us", "kind": "azure_blob", "region": "eastus", "bucket": "wedbackup-us",
-         "endpoint": str(azure.extra["endpoint"]), "credentials": azure_creds},
-        {"name": "gcs-us-central", "kind": "gcs", "region": "us-central1", "bucket": "wedbackup-us",
-         "endpoint": str(gcs.extra["endpoint"]), "credentials": {"anonymous": True},
-         "options": {"project": str(gcs.extra["project"])}},
-        {"name": "gcs-europe-west", "kind": "gcs", "region": "europe-west4", "bucket": "wedbackup-eu",
-         "endpoint": str(gcs.extra["endpoint"]), "credentials": {"anonymous": True},
-         "options": {"project": str(gcs.extra["project"])}},
-        {"name": "carbonite-folder", "kind": "watched_folder", "region": "us-east-1",
-         "bucket": str(workdir / "carbonite-watched"), "options": {"create": True},
-         "notes": "Carbonite has no upload API: its agent backs up this folder."},
-    ]
+    fleet.providers = fleet_describe(
+        s3={"endpoint": str(s3.extra["endpoint"]), "credentials": {"access_key_id": key, "secret_access_key": secret}},
+        azure={"endpoint": str(azure.extra["endpoint"]), "credentials": {
+            "account_name": azure.extra["account_name"], "account_key": azure.extra["account_key"]}},
+        gcs={"endpoint": str(gcs.extra["endpoint"]), "project": str(gcs.extra["project"])},
+        folder=workdir / "carbonite-watched")
     return fleet
+
+
+def fleet_describe(*, s3: dict, azure: dict, gcs: dict, folder: Path,
+                   prefix: str = "wedbackup") -> list[dict[str, Any]]:
+    """The demo providers on these servers: buckets ``<prefix>-us``, ``<prefix>-eu`` (S3, Azure, GCS) and
+    ``<prefix>-wasabi-eu`` (S3), which the caller creates."""
+    gcs_options = {"project": gcs["project"]}
+    return [
+        {"name": "s3-us-east", "kind": "aws_s3", "region": "us-east-1", "bucket": f"{prefix}-us", **s3},
+        {"name": "s3-eu-west", "kind": "aws_s3", "region": "eu-west-1", "bucket": f"{prefix}-eu", **s3},
+        {"name": "wasabi-eu-central", "kind": "wasabi", "region": "eu-central-1", "bucket": f"{prefix}-wasabi-eu",
+         **s3},
+        {"name": "azure-west-europe", "kind": "azure_blob", "region": "westeurope", "bucket": f"{prefix}-eu",
+         **azure},
+        {"name": "azure-east-us", "kind": "azure_blob", "region": "eastus", "bucket": f"{prefix}-us", **azure},
+        {"name": "gcs-us-central", "kind": "gcs", "region": "us-central1", "bucket": f"{prefix}-us",
+         "endpoint": gcs["endpoint"], "credentials": {"anonymous": True}, "options": gcs_options},
+        {"name": "gcs-europe-west", "kind": "gcs", "region": "europe-west4", "bucket": f"{prefix}-eu",
+         "endpoint": gcs["endpoint"], "credentials": {"anonymous": True}, "options": gcs_options},
+        {"name": "carbonite-folder", "kind": "watched_folder", "region": "us-east-1", "bucket": str(folder),
+         "options": {"create": True}, "notes": "Carbonite has no upload API: its agent backs up this folder."},
+    ]
