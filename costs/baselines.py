@@ -5,7 +5,8 @@
   place (what each cloud's own bucket rules can express: object age, and on S3 a minimum object size; they see
   neither the asset's kind nor whether the couple looked at the photos last week). The admin keeps one copy
   instantly readable (GCS ARCHIVE is online) and takes each colder class only after the previous class's
-  minimum storage duration, so the rules themselves never pay early deletion.
+  minimum storage duration, so the rules themselves never pay early deletion; their transition requests are
+  already paid (the setup is in place) and not counted.
 
 For each, the optimiser runs on that state; the saving is the state's monthly cost (storage plus the reads the
 fleet gets) minus the optimised monthly cost plus the proposals' one-off costs (class-change requests,
