@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from wedbackup.queues import enqueue_soon
 
+from .budget import cost_budget_check
 from .costing import costs_summary
 from .models import CostSnapshot
 
@@ -37,6 +38,7 @@ def cost_snapshot_take() -> CostSnapshot:
         proposals=summary["proposals"], seconds=round(time.monotonic() - started, 3),
     )
     snapshots_prune()
+    cost_budget_check(snapshot=snapshot)
     return snapshot
 
 
