@@ -18,6 +18,7 @@ from backups.rpo import wedding_rpo
 from backups.snapshots import fleet_summary
 from costs.models import Optimization
 from costs.snapshots import cost_latest
+from protection.alert_queries import alerts_open_count
 from providers.queries import providers_with_usage
 
 
@@ -30,6 +31,7 @@ def overview() -> dict:
         "jobs": active_jobs(),
         "costs": cost_latest(),
         "recovery_kit_reminder": kit_reminder(),
+        "alerts_open": alerts_open_count(),
     }
 
 
