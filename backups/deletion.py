@@ -26,7 +26,7 @@ from providers.models import Provider
 
 from .audit import audit_record
 from .integrity import replica_check
-from .layout import SYSTEM_PREFIX, wedding_prefix
+from .layout import SYSTEM_PREFIX, index_key, wedding_prefix
 from .models import BackupJob, Replica, Wedding
 from .placement import provider_states, rules_for
 from .planning import copy_of
@@ -191,6 +191,9 @@ def wedding_erase(*, wedding: Wedding, by: str = "system") -> list[str]:
                 for info in backend.list(wedding_prefix(wedding)):
                     backend.delete(info.key)
                     deleted.append(f"{provider.name}: {info.key}")
+                if backend.head(index_key(wedding.slug)) is not None:  # a rebuild must not find it listed
+                    backend.delete(index_key(wedding.slug))
+                    deleted.append(f"{provider.name}: {index_key(wedding.slug)}")
                 live.filter(provider=provider).update(status=Replica.Status.DELETED, updated=now)
         finally:  # what was erased is on record even when a provider failed midway (run it again to finish)
             audit_record(by=by, action="wedding.erase", target=f"wedding:{wedding.slug}",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from backups.erasure import wedding_erasure
 from backups.ingest import wedding_import
 from backups.layout import index_key, manifest_key
 from backups.manifest import manifest_seal
@@ -167,3 +168,13 @@ def test_the_fleet_index_lists_every_wedding_without_listing_every_object(fleet,
 def test_rebuild_from_names_an_unknown_provider_clearly(fleet):
     with pytest.raises(ValueError, match="no provider named nowhere"):
         catalog_rebuild(only=["nowhere"])
+
+
+def test_an_erased_wedding_leaves_nothing_a_rebuild_would_find(fleet, tmp_path, run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    erased, kept = sorted(sources)
+    wedding_erasure(wedding=Wedding.objects.get(slug=erased))
+    assert not any((Path(p.bucket) / index_key(erased)).exists() for p in fleet)
+    forget_everything()
+    report = catalog_rebuild()
+    assert report.weddings == [kept] and report.skipped == []
