@@ -93,8 +93,9 @@ def failed_jobs_check(*, now: dt.datetime) -> dict[str, set[str]]:
     groups = set(BackupJob.objects.filter(failed, finished_at__gte=now - FAILED_WINDOW)
                  .values_list("wedding_id", "kind").distinct().order_by())
     for key in Alert.objects.filter(kind=Kind.JOB_FAILED, resolved_at__isnull=True).values_list("key", flat=True):
-        _, wedding, kind = key.split(":", 2)
-        groups.add((None if wedding == "fleet" else int(wedding), kind))
+        _, wedding, kind = (key.split(":", 2) + ["", ""])[:3]
+        if wedding == "fleet" or wedding.isdigit():  # anything else is not ours to judge: the sweep resolves it
+            groups.add((None if wedding == "fleet" else int(wedding), kind))
     if not groups:
         return {Kind.JOB_FAILED: set()}
     wedding_ids = {w for w, _ in groups if w is not None}
