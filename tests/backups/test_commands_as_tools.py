@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from backups.tasks import backup_start
 from tests.backups.test_backup_engine import folders, three_folders, wedding_from  # noqa: F401 (fixtures)
-from tests.terminal import BAR, ESC, run_command
+from tests.terminal import ANSI, BAR, ESC, run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LONG_COMMANDS = ["import_wedding", "backup_wedding", "verify_wedding", "restore_wedding", "optimize_costs"]
@@ -51,7 +51,7 @@ IMPORT = ("--couple", "Zoë & Åsa", "--date", "2025-05-01", "--country", "US")
 def test_import_on_a_terminal_shows_a_bar_then_the_summary(folders):  # noqa: F811
     result = run_command("import_wedding", str(folders), *IMPORT, tty=True)
     assert result.code == 0, result.out
-    assert BAR in result.out and "cataloguing" in result.out
+    assert BAR in result.out and "cataloguing" in result.out and "3/? files" in ANSI.sub("", result.out)
     assert result.lines[-1].startswith("catalogued wedding ") and result.lines[-1].endswith(
         ": 3 added, 0 changed, 0 unchanged, 0 removed from the folder (kept in backups), 0 problem(s)")
 

@@ -27,11 +27,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         show = progress_wanted(stdout=self.stdout, stderr=self.stderr, as_json=o["json"], disabled=o["no_progress"])
-        # wedding_import tells nothing per file (yet): the bar pulses, with the time, until the folder is walked.
-        with CommandProgress(show=show, description="cataloguing", counter=False) as progress:
+        # No total before the folder is walked: the bar pulses and counts the entries examined.
+        with CommandProgress(show=show, description="cataloguing") as progress:
             try:
                 report = wedding_import(path=o["path"], couple=o["couple"], date=o["date"], country=o["country"],
-                                        city=o["city"], plan=o["plan"], requires_ml_analysis=o["ml"])
+                                        city=o["city"], plan=o["plan"], requires_ml_analysis=o["ml"],
+                                        on_file=lambda _path: progress.advance())
             except FileNotFoundError as exc:
                 raise fail(str(exc), code=EXIT_USAGE) from None
         w = report.wedding
@@ -39,7 +40,8 @@ class Command(BaseCommand):
         lines += [f"  removed: {r}" for r in report.removed]
         summary = (f"catalogued wedding {w.pk} {w.slug} in {human_seconds(progress.elapsed)}: {len(report.added)} "
                    f"added, {len(report.changed)} changed, {len(report.unchanged)} unchanged, {len(report.removed)} "
-                   f"removed from the folder (kept in backups), {len(report.problems)} problem(s)")
+                   f"removed from the folder (kept in backups), {len(report.problems)} problem(s)"
+                   + (f", {len(report.pending)} still being written (next scan)" if report.pending else ""))
         emit(self, report.as_dict(), as_json=o["json"], lines=lines, summary=summary)
         code = outcome_code(done=len(report.added) + len(report.changed) + len(report.unchanged),
                             failed=len(report.problems))
