@@ -58,10 +58,10 @@ class CommandProgress:
     """One bar of files (and bytes when the work is measured in bytes), with speed and time left.
 
     ``show=False`` makes every method a no-op, so commands call it the same way whether or not anyone watches.
-    Without a total the bar pulses and counts what is done (``12/?``); ``counter=False`` when nothing is counted."""
+    Without a total the bar pulses and counts what is done (``12/?``)."""
 
     def __init__(self, *, show: bool, description: str, unit: str = "files", with_bytes: bool = False,
-                 counter: bool = True, console: Console | None = None) -> None:
+                 console: Console | None = None) -> None:
         self.started = time.monotonic()
         self.with_bytes = with_bytes
         self.unit = unit
@@ -74,7 +74,7 @@ class CommandProgress:
         columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn()]
         if with_bytes:
             columns += [TextColumn("{task.fields[files]}"), DownloadColumn(), TransferSpeedColumn()]
-        elif counter:
+        else:
             columns += [MofNCompleteColumn(), TextColumn(unit)]
         columns += [TimeElapsedColumn(), TimeRemainingColumn()]
         # The bar never takes over stdout: what a command prints there stays its own.
