@@ -157,6 +157,7 @@ def _wedding_values(slug: str, manifests: list[Found], report: RebuildReport) ->
 
 def _assets_write(wedding: Wedding, files: dict[str, tuple[dict, str]]) -> dict[str, Asset]:
     existing = {a.relative_path: a for a in wedding.assets.all()}
+    new = []
     for path, (entry, _) in files.items():
         captured = entry.get("captured_at")
         values = {"kind": entry["kind"], "size": entry["size"], "sha256": entry["sha256"],
@@ -165,10 +166,13 @@ def _assets_write(wedding: Wedding, files: dict[str, tuple[dict, str]]) -> dict[
                   "captured_at": dt.datetime.fromisoformat(captured) if captured else None}
         asset = existing.get(path)
         if asset is None:
-            existing[path] = Asset.objects.create(wedding=wedding, relative_path=path, **values)
+            new.append(Asset(wedding=wedding, relative_path=path, **values))
         elif any(getattr(asset, k) != v for k, v in values.items()):
             Asset.objects.filter(pk=asset.pk).update(**values)
             existing[path] = Asset.objects.get(pk=asset.pk)
+    if new:
+        Asset.objects.bulk_create(new, batch_size=1000)
+        existing = {a.relative_path: a for a in wedding.assets.all()}
     return existing
 
 
@@ -229,29 +233,44 @@ def wedding_rebuild(*, slug: str, manifests: list[Found], providers: dict[str, P
             Replica.objects.filter(asset__wedding=wedding).select_related("provider", "asset")}
     backends: dict[int, Backend] = {}
     rows: list[tuple[Replica, str]] = []
+    unknown: set[str] = set()
     for (name, path), copy in _copies(slug, manifests, files).items():
         provider, current = providers.get(name), held.get((name, path))
         if provider is None:
-            continue  # not configured here: nothing to record it against
+            unknown.add(name)
+            continue
         if current and current.status == Replica.Status.VERIFIED and current.sha256 == assets[path].sha256:
             report.replicas_verified += 1
             continue
         rows.append(_replica_check(assets[path], provider, copy, backends, unreachable))
-    now = timezone.now()
+    report.skipped += [f"{slug}: copies on {name} are not recorded: no provider of that name is configured"
+                       for name in sorted(unknown)]
+    _replicas_write(rows, held, report)
+    report.assets += len(files)
+    wedding_refresh(wedding)
+    return wedding
+
+
+def _replicas_write(rows: list[tuple[Replica, str]], held: dict[tuple[str, str], Replica],
+                    report: RebuildReport) -> None:
+    """New rows in bulk (a fresh database), rows a previous run left unverified updated in place."""
+    now, new = timezone.now(), []
+    names = ("object_key", "storage_class", "region", "size", "checksums", "sha256", "version_id", "encrypted",
+             "retain_until", "reason", "status", "last_error", "verified_at")
     with transaction.atomic():
         for replica, problem in rows:
-            status = Replica.Status.FAILED if problem else Replica.Status.VERIFIED
-            fields = {f: getattr(replica, f) for f in ("object_key", "storage_class", "region", "size", "checksums",
-                                                       "sha256", "version_id", "encrypted", "retain_until", "reason")}
-            Replica.objects.update_or_create(asset=replica.asset, provider=replica.provider, defaults={
-                **fields, "status": status, "last_error": problem[:4000], "verified_at": None if problem else now})
+            replica.status = Replica.Status.FAILED if problem else Replica.Status.VERIFIED
+            replica.last_error, replica.verified_at = problem[:4000], None if problem else now
+            current = held.get((replica.provider.name, replica.asset.relative_path))
+            if current is None:
+                new.append(replica)
+            else:
+                Replica.objects.filter(pk=current.pk).update(**{f: getattr(replica, f) for f in names}, updated=now)
             if problem:
                 report.replicas_unverified.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
             else:
                 report.replicas_verified += 1
-    report.assets += len(files)
-    wedding_refresh(wedding)
-    return wedding
+        Replica.objects.bulk_create(new, batch_size=1000)
 
 
 def catalog_rebuild(*, only: list[str] | None = None,

@@ -166,13 +166,17 @@ def system_db_generations() -> list[tuple[str, Provider, dict]]:
         backend = backend_for(provider)
         try:
             keys = [i.key for i in backend.list(SYSTEM_PREFIX) if i.key.endswith(f"/{META_NAME}")]
-            for key in keys:
+        except ProviderError:
+            continue
+        for key in keys:
+            try:
                 with backend.open(key) as fh:
                     meta = json.loads(fh.read(1024 * 1024))
-                if meta.get("format") == FORMAT and f"{SYSTEM_PREFIX}{meta.get('generation')}/{META_NAME}" == key:
-                    found.append((meta["generation"], provider, meta))
-        except (ProviderError, ValueError):
-            continue
+            except (ProviderError, ValueError):
+                continue  # this generation is unreadable here; others may not be
+            if isinstance(meta, dict) and meta.get("format") == FORMAT and \
+                    f"{SYSTEM_PREFIX}{meta.get('generation')}/{META_NAME}" == key:
+                found.append((meta["generation"], provider, meta))
     return sorted(sorted(found, key=lambda g: g[1].name), key=lambda g: g[0], reverse=True)
 
 

@@ -16,6 +16,7 @@ from backups.models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from backups.rebuild import catalog_rebuild
 from backups.restore import wedding_restore
 from backups.tasks import backup_start
+from providers.models import Provider
 from tests.factories import make_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,14 +122,31 @@ def test_providers_that_disagree_the_newest_manifest_wins_and_the_difference_is_
     older = json.loads(path.read_text())
     older["wedding"]["couple"] = "Ana & Benjamin"
     older["generated_at"] = "2020-01-01T00:00:00+00:00"
+    contract = next(f for f in older["files"] if f["path"] == "docs/contract.pdf")
+    contract["sha256"] = "0" * 64  # an older version of the file, as a provider that missed an update holds it
     path.write_bytes(manifest_seal(older))
     forget_everything()
 
     report = catalog_rebuild()
     assert report.skipped == []
-    assert len(report.disagreements) == 1
-    assert "folder-0 differs" in report.disagreements[0] and "couple" in report.disagreements[0]
+    assert len(report.disagreements) == 2
+    assert any("folder-0 differs" in line and "couple" in line for line in report.disagreements)
+    assert any("docs/contract.pdf" in line and "different versions" in line for line in report.disagreements)
     assert Wedding.objects.get(slug=slug).couple == "Ana & Ben"
+    stale = Replica.objects.get(asset__wedding__slug=slug, asset__relative_path="docs/contract.pdf",
+                                provider__name="folder-0")
+    assert stale.status == "failed" and "another version" in stale.last_error  # never a restore candidate
+    assert Replica.objects.filter(asset__relative_path="docs/contract.pdf", status="verified").count() == 2 * 3 - 1
+
+
+def test_copies_on_a_provider_not_configured_here_are_reported(fleet, tmp_path, run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    forget_everything()
+    Provider.objects.filter(name="folder-2").delete()
+    report = catalog_rebuild()
+    assert sorted(report.weddings) == sorted(sources)
+    assert report.skipped == [f"{slug}: copies on folder-2 are not recorded: no provider of that name is configured"
+                              for slug in sorted(sources)]
 
 
 def test_an_unreachable_provider_leaves_its_copies_unverified_until_the_rebuild_runs_again(fleet, tmp_path,
