@@ -249,3 +249,11 @@ def test_a_run_killed_midway_is_closed_and_its_copies_read_by_the_next(make_wedd
     dead.refresh_from_db()
     assert dead.finished_at is not None and dead.detail == {"interrupted": True}
     assert run.replicas_checked == 3
+
+
+def test_a_run_stops_at_its_time_budget_and_the_next_one_catches_up(make_wedding_backed_up):
+    make_wedding_backed_up(files=2)
+    _cycle(1)
+    cut = scrub_run(budget_seconds=0)
+    assert cut.replicas_checked == 0 and cut.detail["not_read"] == 6 and "time budget" in cut.detail["stopped"]
+    assert scrub_run(now=timezone.now() + dt.timedelta(minutes=1)).replicas_checked == 6
