@@ -35,6 +35,7 @@ def urls(wedding, provider, optimization, schedule):
     return [
         ("get", "/protection/schedules/", "protection.view_schedule", PAGE),
         ("get", "/protection/alerts/", "protection.view_alert", PAGE),
+        ("get", "/protection/", "protection.view_drill", PAGE),
         ("post", f"/protection/schedules/{schedule.pk}/", "protection.change_schedule", ACTION),
         ("post", f"/protection/schedules/{schedule.pk}/run/", "protection.run_schedule", ACTION),
         ("get", "/", "backups.view_wedding", PAGE),
