@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import django_rq
@@ -44,6 +45,7 @@ LOCK_KEY = "wedbackup:scrub-lock"
 LOCK_SECONDS = 3600
 RUN_SECONDS = 45 * 60  # under the RQ job timeout; what is left stays due and the next run catches up
 CHUNK = 200
+READ_THREADS = 4  # copies read at once (streams of a part each: memory stays bounded)
 DETAIL_LINES = 50
 ALERT_PREFIX = "scrub_mismatch:wedding:"
 ALERT_SLACK = dt.timedelta(days=1)  # a run started this long before the alert it raised (runs are bounded)
@@ -89,20 +91,22 @@ def _scrub(*, now: dt.datetime, budget_seconds: float, lock) -> ScrubRun:
     plan = slice_plan(candidates=candidates, now=now)
     rechecks = _rechecks(providers=providers)
     ids = list(dict.fromkeys([*rechecks, *slice_ids(candidates=candidates, plan=plan, now=now, providers=providers)]))
-    tally, backends = _Tally(), {}
+    tally, backends = _Tally(), {p.pk: backend_for(p) for p in providers}
     started, stopped = time.monotonic(), ""
-    for first in range(0, len(ids), CHUNK):
-        if time.monotonic() - started > budget_seconds:
-            stopped = f"time budget of {budget_seconds:.0f} s reached after {first} of {len(ids)} copies"
-            break
-        chunk = ids[first:first + CHUNK]
-        rows = {r.pk: r for r in Replica.objects.filter(pk__in=chunk, status=Replica.Status.VERIFIED)
-                .select_related("provider", "asset__wedding")}
-        for pk in chunk:
-            if pk in rows:
-                _check(rows[pk], backends=backends, tally=tally)
-        _flush(run=run, tally=tally, now=now)
-        lock.extend(LOCK_SECONDS, replace_ttl=True)
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="scrub-read") as pool:
+        for first in range(0, len(ids), CHUNK):
+            if time.monotonic() - started > budget_seconds:
+                stopped = f"time budget of {budget_seconds:.0f} s reached after {first} of {len(ids)} copies"
+                break
+            chunk = ids[first:first + CHUNK]
+            rows = {r.pk: r for r in Replica.objects.filter(pk__in=chunk, status=Replica.Status.VERIFIED)
+                    .select_related("provider", "asset__wedding")}
+            skip = set(tally.unreachable)
+            todo = [rows[pk] for pk in chunk if pk in rows and rows[pk].provider_id not in skip]
+            for outcome in pool.map(lambda r: _read(r, backend=backends[r.provider_id]), todo):
+                _count(outcome, tally=tally)
+            _flush(run=run, tally=tally, now=now)
+            lock.extend(LOCK_SECONDS, replace_ttl=True)
     _resolve(tally=tally)
     finished = now + dt.timedelta(seconds=time.monotonic() - started)
     by_id = {p.pk: p.name for p in providers}
@@ -120,10 +124,16 @@ def _scrub(*, now: dt.datetime, budget_seconds: float, lock) -> ScrubRun:
     return run
 
 
-def _check(replica: Replica, *, backends: dict[int, Backend], tally: _Tally) -> None:
-    if replica.provider_id in tally.unreachable:
-        return
-    backend = backends.setdefault(replica.provider_id, backend_for(replica.provider))
+@dataclass(frozen=True)
+class _Outcome:
+    replica: Replica
+    archived: bool
+    problem: str  # '' when the copy is what we recorded
+    error: str  # the provider could not be read
+
+
+def _read(replica: Replica, *, backend: Backend) -> _Outcome:
+    """One copy read back (or HEADed, when archived), in a reader thread: no database, no shared state."""
     archived = copy_is_archived(replica)
     try:
         try:
@@ -132,14 +142,23 @@ def _check(replica: Replica, *, backends: dict[int, Backend], tally: _Tally) -> 
             archived = True
             problem = replica_check(replica, backend, deep=False)
     except ProviderError as exc:
-        log.warning("scrub: %s unreachable, skipped for this run: %s", replica.provider.name, exc)
-        tally.unreachable[replica.provider_id] = str(exc)[:500]
+        return _Outcome(replica, archived, "", str(exc)[:500] or type(exc).__name__)
+    return _Outcome(replica, archived, problem, "")
+
+
+def _count(outcome: _Outcome, *, tally: _Tally) -> None:
+    replica = outcome.replica
+    if replica.provider_id in tally.unreachable:
+        return  # read while another thread found its provider unreachable: that provider waits for the next run
+    if outcome.error:
+        log.warning("scrub: %s unreachable, skipped for this run: %s", replica.provider.name, outcome.error)
+        tally.unreachable[replica.provider_id] = outcome.error
         return
     tally.checked += 1
-    tally.metadata_only += archived
-    tally.bytes_read += 0 if archived else replica.size
-    if problem:
-        tally.damaged[replica.asset.wedding_id].append((replica, problem))
+    tally.metadata_only += outcome.archived
+    tally.bytes_read += 0 if outcome.archived else replica.size
+    if outcome.problem:
+        tally.damaged[replica.asset.wedding_id].append((replica, outcome.problem))
     else:
         tally.ok.append(replica.pk)
 
