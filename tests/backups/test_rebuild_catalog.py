@@ -3,10 +3,12 @@ bad manifests, disagreeing providers and an unreachable provider are reported, n
 
 import datetime as dt
 import json
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from backups.erasure import wedding_erasure
 from backups.ingest import wedding_import
@@ -158,7 +160,9 @@ def test_an_unreachable_provider_leaves_its_copies_unverified_until_the_rebuild_
     root.write_text("not a folder: the disk is not mounted")
     forget_everything()
 
-    call_command("rebuild_catalog")
+    with pytest.raises(CommandError, match="not complete") as failed:
+        call_command("rebuild_catalog", stdout=StringIO())
+    assert failed.value.returncode == 1  # partial: rebuilt, but not all of it verified
     report = catalog_rebuild()
     assert report.unreachable and report.unreachable[0].startswith("folder-2:")
     unverified = Replica.objects.exclude(status="verified")
@@ -186,6 +190,9 @@ def test_the_fleet_index_lists_every_wedding_without_listing_every_object(fleet,
 def test_rebuild_from_names_an_unknown_provider_clearly(fleet):
     with pytest.raises(ValueError, match="no provider named nowhere"):
         catalog_rebuild(only=["nowhere"])
+    with pytest.raises(CommandError, match="no provider named nowhere") as failed:
+        call_command("rebuild_catalog", "--from", "nowhere")
+    assert failed.value.returncode == 2
 
 
 def test_an_erased_wedding_leaves_nothing_a_rebuild_would_find(fleet, tmp_path, run_workers):

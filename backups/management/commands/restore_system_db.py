@@ -1,8 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from backups.systemdb import SystemDbError, system_db_generations, system_db_restore
 
-from ._output import emit
+from ._output import EXIT_NOTHING_DONE, emit, exit_codes_epilog, fail
 
 
 class Command(BaseCommand):
@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true",
                             help="Replace a database that already holds weddings.")
         parser.add_argument("--json", action="store_true")
+        exit_codes_epilog(parser)
 
     def handle(self, *args, **o):
         if o["list"]:
@@ -26,10 +27,10 @@ class Command(BaseCommand):
         try:
             result = system_db_restore(force=o["force"])
         except SystemDbError as exc:
-            raise CommandError(str(exc)) from None
-        lines = [f"restored generation {result['generation']} from {result['provider']}"]
-        lines += [f"  skipped: {line}" for line in result["tried"]]
+            raise fail(str(exc), code=EXIT_NOTHING_DONE) from None
+        lines = [f"  skipped: {line}" for line in result["tried"]]
         if result["credentials_to_type_again"]:
             lines.append("  not in the recovery kit, type their credentials again: "
                          + ", ".join(result["credentials_to_type_again"]))
-        emit(self, result, as_json=o["json"], lines=lines)
+        emit(self, result, as_json=o["json"], lines=lines,
+             summary=f"restored generation {result['generation']} from {result['provider']}")
