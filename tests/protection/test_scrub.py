@@ -257,3 +257,19 @@ def test_a_run_stops_at_its_time_budget_and_the_next_one_catches_up(make_wedding
     cut = scrub_run(budget_seconds=0)
     assert cut.replicas_checked == 0 and cut.detail["not_read"] == 6 and "time budget" in cut.detail["stopped"]
     assert scrub_run(now=timezone.now() + dt.timedelta(minutes=1)).replicas_checked == 6
+
+
+def test_encrypted_copies_are_decrypted_and_checked(three_folder_providers, tmp_path, run_workers):
+    policy = BackupPolicy.default()
+    policy.client_side_encryption, policy.scrub_days = True, 1
+    policy.save()
+    wedding = backed_up_wedding(tmp_path, run_workers, files=2)
+    victim = Replica.objects.filter(asset__wedding=wedding, provider__name="folder-0").order_by("pk").first()
+    assert victim.encrypted
+    data = bytearray(_stored(victim).read_bytes())
+    data[40] ^= 0x01
+    _stored(victim).write_bytes(bytes(data))
+    run = scrub_run()
+    assert (run.replicas_checked, run.mismatches) == (6, 1)
+    victim.refresh_from_db()
+    assert victim.status == Replica.Status.FAILED and "authentication" in victim.last_error
