@@ -136,12 +136,12 @@ def demo_folder_fill(*, root: Path, spec: DemoWeddingSpec, date: dt.date, pool: 
     tiff = b"II*\x00\x10\x00\x00\x00CR\x02\x00" if raw_ext == "cr2" else b"MM\x00*\x00\x00\x00\x08"
     for n in range(1 if files < 1 else 2):
         (tmp / "raw" / f"IMG_{1000 + 7 * n:04d}.{raw_ext.upper()}").write_bytes(
-            tiff + rng.randbytes(rng.randint(600, 1100) * KB))
+            tiff + rng.randbytes(rng.randint(350, 700) * KB))
     if spec.index % 3 == 1:
         (tmp / "video").mkdir(exist_ok=True)
         ftyp = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
         (tmp / "video" / "first-dance.mp4").write_bytes(ftyp + b"\x00\x00\x00\x08free" + rng.randbytes(
-            rng.randint(1000, 2000) * KB))
+            rng.randint(700, 1400) * KB))
     (tmp / "documents").mkdir(exist_ok=True)
     (tmp / "documents" / "contract.pdf").write_bytes(_pdf(f"Photography contract: {spec.couple}, {date:%d %B %Y}"))
     (tmp / "documents" / "timeline.pdf").write_bytes(_pdf(f"Wedding-day timeline: {spec.city}"))

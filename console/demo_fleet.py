@@ -100,19 +100,25 @@ def copies_make_hot(*, weddings: list[Wedding], report: DemoFleetReport) -> None
             except (ProviderError, PolicyWouldBreak) as exc:
                 # The GCS emulator keeps an object's class on a rewrite: its copies stay where routing put them.
                 refused.add(replica.provider_id)
-                report.class_changes_failed.append(f"{replica.provider.name}: {exc}")
+                report.class_changes_failed.append(f"{replica.provider.name} left as routed: {exc}")
 
 
-def demo_fleet_load(*, var_dir: Path, jobs_wait: Callable[[list[BackupJob]], None] = jobs_poll, count: int = 30,
-                    files: float = 1.0, today: dt.date | None = None) -> DemoFleetReport:
-    """Import the demo weddings and back up those never backed up (naive setup first, then the rest); then the
-    stored protection figures, the proposals and the cost history. A second run backs up nothing again."""
+def demo_weddings_ensure(*, var_dir: Path, count: int = 30, files: float = 1.0,
+                         today: dt.date | None = None) -> list[Wedding]:
+    """The demo weddings, imported from their generated folders (before the workers start: SQLite has one writer)."""
+    reports = demo_fleet_import(root=var_dir / "demo-weddings", specs=demo_fleet_specs(count=count), files=files,
+                                today=today or timezone.localdate())
+    return [r.wedding for r in reports]
+
+
+def demo_fleet_load(*, weddings: list[Wedding], jobs_wait: Callable[[list[BackupJob]], None] = jobs_poll,
+                    today: dt.date | None = None) -> DemoFleetReport:
+    """Back up the demo weddings never backed up (naive setup first, then the rest); then the stored protection
+    figures, the proposals and the cost history. A second run backs up nothing again."""
     today = today or timezone.localdate()
-    specs = demo_fleet_specs(count=count)
-    report = DemoFleetReport([r.wedding for r in demo_fleet_import(root=var_dir / "demo-weddings", specs=specs,
-                                                                   files=files, today=today)])
-    held = set(Replica.objects.filter(asset__wedding__in=report.weddings).values_list("asset__wedding_id", flat=True))
-    new = [w for w in report.weddings if w.pk not in held]
+    report = DemoFleetReport(weddings)
+    held = set(Replica.objects.filter(asset__wedding__in=weddings).values_list("asset__wedding_id", flat=True))
+    new = [w for w in weddings if w.pk not in held]
     naive = [w for w in new if (today - w.date).days > NAIVE_BEFORE_DAYS]
     with providers_naive():
         _backups_run(naive, jobs_wait, report)

@@ -17,7 +17,7 @@ from backups.recovery_kit import kit_reminder
 from backups.rpo import wedding_rpo
 from backups.snapshots import fleet_summary
 from costs.models import Optimization
-from costs.snapshots import cost_latest
+from costs.snapshots import cost_history, cost_latest
 from protection.alert_queries import alerts_open_count
 from providers.queries import providers_with_usage
 
@@ -30,6 +30,7 @@ def overview() -> dict:
         "providers": list(providers_with_usage()),
         "jobs": active_jobs(),
         "costs": cost_latest(),
+        "cost_history": cost_history(),
         "recovery_kit_reminder": kit_reminder(),
         "alerts_open": alerts_open_count(),
     }

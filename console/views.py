@@ -15,7 +15,7 @@ from backups.models import BackupJob
 from backups.restore import zip_download
 from backups.tasks import backup_start, verify_start
 from backups.zipdownload import zip_response
-from costs.charts import now_vs_optimised_figure
+from costs.charts import cost_history_figure, now_vs_optimised_figure
 from wedbackup.web import action, page
 
 from . import queries
@@ -31,6 +31,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     ]
     if context["costs"]:
         context["charts"].append({"id": "chart-costs", "figure": now_vs_optimised_figure(context["costs"])})
+    if len(context["cost_history"]) >= 2:
+        context["charts"].append({"id": "chart-history", "figure": cost_history_figure(context["cost_history"])})
     return render(request, "backups/overview.html", context)
 
 

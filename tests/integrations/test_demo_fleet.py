@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from backups.models import Asset, BackupJob, Replica, Wedding
 from backups.planning import asset_gaps
-from console.demo_fleet import NAIVE_BEFORE_DAYS, demo_fleet_load
+from console.demo_fleet import NAIVE_BEFORE_DAYS, demo_fleet_load, demo_weddings_ensure
 from costs.models import CostSnapshot, Optimization
 from costs.snapshots import cost_latest
 from providers.backends import backend_for
@@ -25,10 +25,11 @@ def _counts() -> dict:
 
 
 def test_the_demo_fleet_is_really_backed_up_and_has_savings_to_propose(tmp_path, demo_providers, run_workers):
-    report = demo_fleet_load(var_dir=tmp_path, jobs_wait=lambda jobs: run_workers(), count=WEDDINGS, files=0.5)
+    weddings = demo_weddings_ensure(var_dir=tmp_path, count=WEDDINGS, files=0.5)
+    report = demo_fleet_load(weddings=weddings, jobs_wait=lambda jobs: run_workers())
     assert report.jobs_not_succeeded == []
     # The GCS emulator does not change an object's class (real GCS does): only its copies may stay cool.
-    assert {f.split(":")[0] for f in report.class_changes_failed} <= {"gcs-us-central", "gcs-europe-west"}
+    assert {f.split(" ")[0] for f in report.class_changes_failed} <= {"gcs-us-central", "gcs-europe-west"}
     weddings = list(Wedding.objects.all())
     assert len(weddings) == WEDDINGS == report.backed_up
     assert {w.plan for w in weddings} == {"standard", "premium", "cost-saver"}
@@ -66,5 +67,6 @@ def test_the_demo_fleet_is_really_backed_up_and_has_savings_to_propose(tmp_path,
     assert CostSnapshot.objects.count() == report.history + 1 and report.history >= 10
 
     before = _counts()
-    again = demo_fleet_load(var_dir=tmp_path, jobs_wait=lambda jobs: run_workers(), count=WEDDINGS, files=0.5)
+    again = demo_fleet_load(weddings=demo_weddings_ensure(var_dir=tmp_path, count=WEDDINGS, files=0.5),
+                            jobs_wait=lambda jobs: run_workers())
     assert again.backed_up == 0 and _counts() == before

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
-from backups.demo import demo_providers_apply, demo_user_ensure, demo_wedding_ensure
-from backups.tasks import backup_start
+from backups.demo import demo_providers_apply, demo_user_ensure
+from console.demo_fleet import demo_fleet_load, demo_weddings_ensure
 from providers.localservers.fleet import fleet_start
 
 
@@ -26,6 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--no-demo", action="store_true")
+        parser.add_argument("--demo-weddings", type=int, default=30, help="How many demo weddings (at most 32).")
 
     def handle(self, *args, **o):
         var = settings.VAR_DIR
@@ -37,20 +37,26 @@ class Command(BaseCommand):
         try:
             demo_providers_apply(fleet.providers)
             user, password = demo_user_ensure(var)
+            signal.signal(signal.SIGTERM, _interrupt)
             if not o["no_demo"]:
-                report = demo_wedding_ensure(var)
-                with transaction.atomic():
-                    backup_start(wedding=report.wedding)
+                self.stdout.write(f"Importing {o['demo_weddings']} demo weddings (files generated once into {var})...")
+                weddings = demo_weddings_ensure(var_dir=var, count=o["demo_weddings"])
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
             children.append(subprocess.Popen([*manage, "rqcron", "console.cron"]))  # probes, snapshots, costs
             children.append(subprocess.Popen([*manage, "rqworker", *settings.QUEUE_NAMES, "--with-scheduler"]))
             # Probes get a worker of their own: behind a long upload or snapshot job they would come too late.
             children.append(subprocess.Popen([*manage, "rqworker", settings.WEDBACKUP_HEALTH_QUEUE]))
             children.append(subprocess.Popen([*manage, "runserver", o["addr"], "--noreload"]))
+            if not o["no_demo"]:
+                self.stdout.write("Backing up the demo weddings with the workers...")
+                demo = demo_fleet_load(weddings=weddings)
+                self.stdout.write(f"Demo fleet: {len(demo.weddings)} weddings ({demo.backed_up} backed up now), "
+                                  f"{demo.proposals} cost proposals, {demo.history} past cost snapshots computed.")
+                for problem in [*demo.jobs_not_succeeded, *demo.class_changes_failed]:
+                    self.stdout.write(self.style.WARNING(f"  {problem[:300]}"))
             self.stdout.write(self.style.SUCCESS(
                 f"\nWedBackup console: http://{o['addr']}/   admin: http://{o['addr']}/admin/\n"
                 f"Log in as {user} / {password}\nCtrl-C stops everything.\n"))
-            signal.signal(signal.SIGTERM, _interrupt)
             while all(c.poll() is None for c in children):
                 time.sleep(0.5)
         except KeyboardInterrupt:
