@@ -64,9 +64,10 @@ def wedding_import(
     plan: str = Plan.STANDARD,
     requires_ml_analysis: bool = False,
     on_file: OnFile | None = None,
+    quiet_seconds: float = 0.0,
 ) -> ImportReport:
     """Create or update a wedding from a folder. Idempotent: a second run changes nothing. ``on_file`` is
-    called with each entry's relative path as it is examined."""
+    called with each entry's relative path as it is examined; ``quiet_seconds`` as for ``wedding_rescan``."""
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a folder")
@@ -76,7 +77,7 @@ def wedding_import(
     )
     wedding.source_path = str(path.resolve())
     wedding.save(update_fields=["source_path", "updated"])
-    return wedding_rescan(wedding=wedding, on_file=on_file)
+    return wedding_rescan(wedding=wedding, on_file=on_file, quiet_seconds=quiet_seconds)
 
 
 def wedding_rescan(*, wedding: Wedding, on_file: OnFile | None = None, quiet_seconds: float = 0.0) -> ImportReport:

@@ -110,6 +110,11 @@ class Unread:
 class Problem:
     relative_path: str
     reason: str
+    retry: bool = False  # the file was changing while read: worth another try once it has settled
+
+
+class FileChanging(OSError):
+    """The file's size or mtime moved on every attempt to read it."""
 
 
 def hash_file(path: Path) -> tuple[int, str, bytes]:
@@ -132,7 +137,7 @@ def hash_file_stat(path: Path) -> tuple[int, str, bytes, int]:
         after = path.stat()
         if size == after.st_size and (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
             return size, digest.hexdigest(), head, after.st_mtime_ns
-    raise OSError("the file kept changing while it was read; try again when it is complete")
+    raise FileChanging("the file kept changing while it was read; try again when it is complete")
 
 
 Known = Mapping[str, tuple[int, int]]
@@ -202,6 +207,8 @@ def scan_file(path: Path, root: Path, *, known: Known | None = None,
         size, sha256, head, mtime_ns = hash_file_stat(path)
     except PermissionError:
         return Problem(rel, "permission denied: the file cannot be read")
+    except FileChanging as exc:
+        return Problem(rel, str(exc), retry=True)
     except OSError as exc:
         return Problem(rel, exc.strerror or str(exc))
     kind, ctype = detect_kind(path.name, head)

@@ -185,6 +185,19 @@ WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = env_bool("WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS"
 # The only server folders the console may import from and restore into (comma-separated absolute paths).
 WEDBACKUP_IMPORT_ROOTS = env_list("WEDBACKUP_IMPORT_ROOTS", [str(VAR_DIR / "incoming")])
 WEDBACKUP_RESTORE_ROOTS = env_list("WEDBACKUP_RESTORE_ROOTS", [str(VAR_DIR / "restores")])
+# Watched sources (manage.py watch_sources, protection.sources): a file is taken once its size and mtime have not
+# changed for QUIET seconds; wedding-day weddings are also rescanned in full every RESCAN seconds (missed events,
+# network mounts); the watched weddings are re-read every REFRESH seconds; one watcher owns a wedding through a Redis
+# lease of LEASE seconds, renewed while it lives (a killed watcher's weddings move on after that).
+WEDBACKUP_WATCH_QUIET_SECONDS = env_float("WEDBACKUP_WATCH_QUIET_SECONDS", 5.0)
+WEDBACKUP_WATCH_RESCAN_SECONDS = env_float("WEDBACKUP_WATCH_RESCAN_SECONDS", 60.0)
+WEDBACKUP_WATCH_REFRESH_SECONDS = env_float("WEDBACKUP_WATCH_REFRESH_SECONDS", 10.0)
+WEDBACKUP_WATCH_LEASE_SECONDS = env_float("WEDBACKUP_WATCH_LEASE_SECONDS", 30.0)
+if WEDBACKUP_WATCH_QUIET_SECONDS < 0 or WEDBACKUP_WATCH_LEASE_SECONDS < 3:
+    raise ConfigError("WEDBACKUP_WATCH_QUIET_SECONDS must be >= 0 and WEDBACKUP_WATCH_LEASE_SECONDS >= 3")
+# New weddings: a folder holding a wedding.yaml dropped here is imported and backed up; it must be inside
+# WEDBACKUP_IMPORT_ROOTS (the default is inside the default import root); empty: no inbox.
+WEDBACKUP_INBOX_ROOT = env_str("WEDBACKUP_INBOX_ROOT", str(VAR_DIR / "incoming" / "inbox"))
 # Object Lock: one lock reaches at most this many days ahead; a daily job renews it while retention runs.
 WEDBACKUP_LOCK_WINDOW_DAYS = env_int("WEDBACKUP_LOCK_WINDOW_DAYS", 30)
 # Zip downloads: built by a worker in this folder (removed once downloaded), for weddings up to this size.
