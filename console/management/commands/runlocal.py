@@ -31,6 +31,8 @@ class Command(BaseCommand):
         var = settings.VAR_DIR
         for root in (*settings.WEDBACKUP_IMPORT_ROOTS, *settings.WEDBACKUP_RESTORE_ROOTS):
             Path(root).mkdir(parents=True, exist_ok=True)  # the console's import and restore folders
+        if settings.WEDBACKUP_INBOX_ROOT:
+            Path(settings.WEDBACKUP_INBOX_ROOT).mkdir(parents=True, exist_ok=True)  # drop wedding folders here
         self.stdout.write("Starting local cloud servers (SeaweedFS, Azurite, GCS emulator)...")
         fleet = fleet_start(var / "localclouds")
         children: list[subprocess.Popen] = []
@@ -47,6 +49,8 @@ class Command(BaseCommand):
             # Probes get a worker of their own: behind a long upload or snapshot job they would come too late.
             children.append(subprocess.Popen([*manage, "rqworker", settings.WEDBACKUP_HEALTH_QUEUE]))
             children.append(subprocess.Popen([*manage, "runserver", o["addr"], "--noreload"]))
+            # New files in wedding-day weddings' folders and folders dropped into the inbox, backed up as they settle.
+            children.append(subprocess.Popen([*manage, "watch_sources"]))
             if not o["no_demo"]:
                 self.stdout.write("Backing up the demo weddings with the workers...")
                 demo = demo_fleet_load(weddings=weddings)
