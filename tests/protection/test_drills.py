@@ -12,9 +12,10 @@ import django_rq
 import pytest
 from django.utils import timezone
 
-from backups.models import Asset, Replica
+from backups.models import Asset, BackupPolicy, Replica
 from protection.drills import FOLDER_PREFIX, drill_run, drill_sample, drills_run
 from protection.models import Alert, Drill
+from protection.scrub import scrub_run
 from providers.backends import backend_for
 from providers.localservers.seaweedfs import create_bucket, s3_client
 from providers.models import Provider
@@ -153,3 +154,14 @@ def test_a_provider_with_nothing_to_restore_records_that_and_down_providers_are_
     assert set(drills) == {"empty", "folder-0", "folder-1"}
     assert drills["empty"].ok is None and drills["empty"].detail.startswith("nothing to restore")
     assert drills["folder-0"].files == 1 and drills["folder-0"].ok is True
+
+
+def test_the_protection_page_shows_real_runs(wedding, staff_client):
+    from_ok = drill_run(provider=Provider.objects.get(name="folder-0"))
+    Provider.objects.filter(name="folder-2").update(status=Provider.Status.DOWN)
+    BackupPolicy.objects.filter(is_default=True).update(scrub_days=1)  # this run reads every copy it can
+    scrub = scrub_run()
+    page = staff_client.get("/protection/").content.decode()
+    assert from_ok.ok and 'data-drill-provider="folder-0"' in page and "passed" in page
+    assert f'data-scrub-run="{scrub.pk}"' in page and "folder-2 skipped (down)" in page
+    assert 'data-stat="scrub-share">66.7%' in page  # folder-2's copies were not read
