@@ -40,12 +40,19 @@ def check_command(argv: list[str]) -> None:
 def test_compose_runs_the_web_workers_the_health_worker_and_one_cron():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "migrate", "web", "worker", "health-worker", "cron"} <= set(services)
+    assert {"postgres", "redis", "migrate", "web", "worker", "health-worker", "cron", "watcher"} <= set(services)
     for service in services.values():
         if "command" in service:
             check_command(service["command"])
     assert services["web"]["healthcheck"]["test"][-1].endswith("/healthz')")
     assert "deploy" not in services["cron"]  # one scheduler: rq's cron does not coordinate replicas
+    assert services["watcher"]["command"] == ["python", "manage.py", "watch_sources"]
+
+
+def test_the_source_watcher_has_a_systemd_unit():
+    unit = (DEPLOY / "systemd" / "wedbackup-watcher.service").read_text()
+    assert "ExecStart=/opt/wedbackup/.venv/bin/python manage.py watch_sources\n" in unit
+    assert "Restart=always" in unit
 
 
 @pytest.mark.parametrize("unit", sorted((DEPLOY / "systemd").glob("*.service")), ids=lambda p: p.name)
