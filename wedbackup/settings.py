@@ -109,6 +109,17 @@ RQ = {"WORKER_CLASS": "wedbackup.worker.Worker"}
 # What a worker imports before it forks work horses, so each horse inherits the SDKs instead of importing them
 # per job: modules, or "module:function" to call (see wedbackup.worker).
 WEDBACKUP_WORKER_PRELOAD = ["backups.tasks", "costs.tasks", "console.tasks", "providers.backends:backends_preload"]
+# Abandoned jobs (wedbackup.worker): while a job runs, its worker renews the job's entry in rq's started registry
+# every HEARTBEAT seconds; an entry not renewed for ABANDONED_AFTER seconds is an abandoned job (its worker or machine
+# died), which any live worker's maintenance, every MAINTENANCE_INTERVAL seconds, re-queues (the job's Retry) or
+# fails. A dead worker's job is re-queued within ABANDONED_AFTER + MAINTENANCE_INTERVAL + HEARTBEAT seconds at most.
+WEDBACKUP_WORKER_HEARTBEAT = env_int("WEDBACKUP_WORKER_HEARTBEAT", 10)
+WEDBACKUP_WORKER_ABANDONED_AFTER = env_int("WEDBACKUP_WORKER_ABANDONED_AFTER", 30)
+WEDBACKUP_WORKER_MAINTENANCE_INTERVAL = env_int("WEDBACKUP_WORKER_MAINTENANCE_INTERVAL", 15)
+if not 0 < WEDBACKUP_WORKER_HEARTBEAT < WEDBACKUP_WORKER_ABANDONED_AFTER:
+    raise ConfigError("WEDBACKUP_WORKER_HEARTBEAT must be positive and shorter than WEDBACKUP_WORKER_ABANDONED_AFTER")
+if WEDBACKUP_WORKER_MAINTENANCE_INTERVAL < 1:
+    raise ConfigError("WEDBACKUP_WORKER_MAINTENANCE_INTERVAL must be at least 1 second")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -163,8 +174,9 @@ WEDBACKUP_COST_BUDGET_MONTHLY = env_float("WEDBACKUP_COST_BUDGET_MONTHLY", 0.0)
 # Engine tunables.
 WEDBACKUP_PART_SIZE = env_int("WEDBACKUP_PART_SIZE", 8 * 1024 * 1024)
 WEDBACKUP_PROVIDER_CONCURRENCY = env_int("WEDBACKUP_PROVIDER_CONCURRENCY", 4)
-# Seconds an upload slot is leased for; renewed every third of it while held, so a killed worker's slot frees soon.
-WEDBACKUP_SLOT_LEASE = env_int("WEDBACKUP_SLOT_LEASE", 60)
+# Seconds an upload slot is leased for; renewed every third of it while held, so a killed worker's slot frees soon:
+# by default when its job counts as abandoned, so the job's next run finds the slots free.
+WEDBACKUP_SLOT_LEASE = env_int("WEDBACKUP_SLOT_LEASE", WEDBACKUP_WORKER_ABANDONED_AFTER)
 WEDBACKUP_HEALTH_INTERVAL = env_int("WEDBACKUP_HEALTH_INTERVAL", 30)
 WEDBACKUP_HEALTH_QUEUE = env_str("WEDBACKUP_HEALTH_QUEUE", "health")
 WEDBACKUP_PROBE_TIMEOUT = env_int("WEDBACKUP_PROBE_TIMEOUT", 20)

@@ -1,11 +1,20 @@
-"""The project's RQ worker: the job modules and SDKs load before any fork."""
+"""The project's RQ worker: the job modules and SDKs load before any fork; abandoned jobs are found fast."""
 
+import os
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import django_rq
 import pytest
+from rq import Queue, Retry
+from rq.job import JobStatus
+from rq.utils import now
 
 from wedbackup.worker import Worker, worker_preload
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker() -> Worker:
@@ -34,3 +43,75 @@ def test_a_wrong_entry_fails_loudly():
         worker_preload(["no_such_module_here"])
     with pytest.raises(AttributeError):
         worker_preload(["providers.backends:no_such_function"])
+
+
+# -- abandoned jobs: rq's started registry, with the project's thresholds -----------------------------------
+def test_a_running_jobs_registry_entry_lives_from_one_heartbeat_to_the_abandonment_threshold(settings, rq_queues):
+    settings.WEDBACKUP_WORKER_HEARTBEAT, settings.WEDBACKUP_WORKER_ABANDONED_AFTER = 10, 30
+    w = worker()
+    job = django_rq.get_queue("bulk").enqueue(time.sleep, 0, job_timeout=3600)
+    assert w.job_monitoring_interval == 10
+    assert w.get_heartbeat_ttl(job) == 30  # renewed every 10 s, so only a dead worker's entry runs out
+    assert w.get_heartbeat_ttl(job, working_time=3595) == 5 + 20  # near the job's timeout, as rq does
+
+
+def test_an_idle_worker_wakes_for_maintenance_every_interval(settings):
+    settings.WEDBACKUP_WORKER_MAINTENANCE_INTERVAL = 15
+    w = worker()
+    assert w.maintenance_interval == 15 and w.dequeue_timeout == 15  # rq's: worker_ttl - 15 = 405 s
+
+
+def test_maintenance_requeues_a_job_whose_heartbeats_stopped(settings, rq_queues):
+    """A dead worker's job, as rq 3.0 leaves it: STARTED, in the started registry, no longer renewed."""
+    settings.WEDBACKUP_WORKER_HEARTBEAT, settings.WEDBACKUP_WORKER_ABANDONED_AFTER = 1, 2
+    settings.WEDBACKUP_WORKER_MAINTENANCE_INTERVAL = 1
+    dead, live = worker(), worker()
+    queue = django_rq.get_queue("bulk")
+    job = queue.enqueue(time.sleep, 0, retry=Retry(max=3))
+    job, _ = Queue.dequeue_any([queue], None, connection=queue.connection)
+    execution = dead.prepare_execution(job)  # what the worker and its horse do before it runs; no heartbeat follows
+    dead.prepare_job_execution(job)
+    # rq keeps the execution's id in the job's ExecutionRegistry 60 s past the entry: its hash must live as long,
+    # or deleting the job meanwhile raises (Execution.fetch).
+    registry_entry_left = queue.connection.zscore(job.execution_registry.key, execution.id) - time.time()
+    assert queue.connection.ttl(execution.key) >= registry_entry_left > 60
+    assert job.get_status() == JobStatus.STARTED and queue.count == 0
+
+    def requeued() -> bool:
+        live.clean_registries()
+        job.refresh()
+        return job.get_status() == JobStatus.QUEUED
+
+    deadline = time.monotonic() + 10
+    while not requeued():
+        assert time.monotonic() < deadline, "not re-queued"
+        time.sleep(0.2)
+    assert job.retries_left == 2 and queue.job_ids == [job.id]
+    assert not queue.connection.exists(queue.registry_cleaning_key)  # released after cleaning
+    job.delete()
+
+
+def test_a_busy_worker_runs_maintenance_from_its_heartbeat(settings, rq_queues, monkeypatch):
+    settings.WEDBACKUP_WORKER_MAINTENANCE_INTERVAL = 1
+    w = worker()
+    w.register_birth()
+    queue = django_rq.get_queue("bulk")
+    queue.enqueue(time.sleep, 0)
+    job, _ = Queue.dequeue_any([queue], None, connection=queue.connection)
+    execution = w.prepare_execution(job)
+    ran: list[bool] = []
+    monkeypatch.setattr(w, "run_maintenance_tasks", lambda: ran.append(True))
+    w.last_cleaned_at = None
+    w.maintain_heartbeats(job, execution)
+    assert ran == [True]
+    w.last_cleaned_at = now()
+    w.maintain_heartbeats(job, execution)
+    assert ran == [True]  # not due yet
+    w.register_death()
+
+
+def test_a_heartbeat_not_shorter_than_the_threshold_is_refused():
+    env = {**os.environ, "WEDBACKUP_WORKER_HEARTBEAT": "30", "WEDBACKUP_WORKER_ABANDONED_AFTER": "30"}
+    result = subprocess.run([sys.executable, "-c", "import wedbackup.settings"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "WEDBACKUP_WORKER_HEARTBEAT" in result.stderr
