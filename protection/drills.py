@@ -43,7 +43,7 @@ ALERT_PREFIX = "drill_failed:provider:"
 
 def drill_files() -> int:
     """How many files a drill restores per provider (``WEDBACKUP_DRILL_FILES``, 5)."""
-    return max(1, int(getattr(settings, "WEDBACKUP_DRILL_FILES", 5)))
+    return max(1, settings.WEDBACKUP_DRILL_FILES)
 
 
 def drill_sample(*, provider: Provider, count: int, rng: random.Random | None = None) -> list[Replica]:
