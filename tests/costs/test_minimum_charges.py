@@ -53,3 +53,13 @@ def test_the_costs_page_and_the_overview_explain_the_minimum(small_on_wasabi, st
     for url in ("/costs/", "/"):
         html = staff_client.get(url).content.decode()
         assert "data-minimum-charge>includes Wasabi&#x27;s 1 TB minimum: wasabi-eu-central stores 2.1 MB" in html, url
+
+
+def test_a_flat_plan_is_its_seats_explained(small_on_wasabi):
+    dropbox = make_provider(name="dropbox-team", kind="dropbox", region="us-east-1")
+    Replica.objects.filter(provider=small_on_wasabi).update(provider=dropbox)
+    plan = default_catalog().provider("dropbox").plan()
+    [row] = [r for r in costs_summary()["by_provider_class"] if r["storage_class"] == "plan seats"]
+    assert row["monthly"] == plan.min_seats * plan.seat_month
+    assert row["note"].startswith(f"dropbox-team: {plan.provider} {plan.name} is billed per seat, storage included: "
+                                  f"{plan.min_seats} seats (minimum {plan.min_seats})")
