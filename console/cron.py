@@ -11,6 +11,7 @@ from rq import cron
 
 from backups.tasks import retention_renew_job, system_db_backup_job
 from costs.snapshots import cost_snapshot_take
+from protection.tasks import schedules_dispatch
 from providers.health import health_tick, probe_timeout
 
 from .tasks import cost_snapshot_interval, snapshots_refresh
@@ -18,6 +19,10 @@ from .tasks import cost_snapshot_interval, snapshots_refresh
 
 def snapshot_interval() -> int:
     return int(getattr(settings, "WEDBACKUP_SNAPSHOT_INTERVAL", 300))
+
+
+def schedule_tick() -> int:
+    return int(getattr(settings, "WEDBACKUP_SCHEDULE_TICK", 60))
 
 
 def health_interval() -> int:
@@ -32,6 +37,11 @@ def jobs_register() -> None:
     every = snapshot_interval()
     cron.register(snapshots_refresh, "bulk", kwargs={"costs": False}, interval=every, ttl=every, job_timeout=3600,
                   result_ttl=10 * every, name="fleet-snapshots")
+    # The schedules (protection.Schedule rows: source scans, scrub, drills, alert checks) are data; one small
+    # dispatcher reads them every minute and enqueues what is due.
+    tick = schedule_tick()
+    cron.register(schedules_dispatch, settings.WEDBACKUP_HEALTH_QUEUE, interval=tick, ttl=tick, job_timeout=120,
+                  result_ttl=10 * tick, name="schedules")
     daily = 24 * 3600
     cron.register(retention_renew_job, "bulk", interval=daily, ttl=daily, job_timeout=3600, result_ttl=7 * daily,
                   name="retention-renew")
