@@ -21,3 +21,11 @@ def seconds(value) -> str:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+@register.filter
+def seconds_from_minutes(value) -> str:
+    try:
+        return seconds(int(value) * 60)
+    except (TypeError, ValueError):
+        return ""
