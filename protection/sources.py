@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 TAKE_BATCH = 500
 _BACKUP_KINDS = (BackupJob.Kind.BACKUP, BackupJob.Kind.REPAIR, BackupJob.Kind.FAILOVER)
 _UNSEEN = ("unseen",)
+ACTIVE_JOB_STALE = dt.timedelta(minutes=15)
 
 
 def quiet_seconds() -> float:
@@ -69,31 +70,41 @@ def backup_ensure(*, wedding: Wedding) -> BackupJob | None:
     return backup_start(wedding=wedding)
 
 
-def wedding_scan(*, wedding: Wedding, quiet: float | None = None, catch_up: bool = False) -> ImportReport:
-    """A full rescan with the quiet rule (files modified within the quiet period are left pending), then a backup
-    when anything was taken. ``catch_up``: also when files catalogued earlier are still unprotected and no backup
-    is queued or running (a watcher killed between cataloguing and starting the backup, a failed job)."""
+def backup_active(*, wedding: Wedding, stale_after: dt.timedelta = ACTIVE_JOB_STALE) -> bool:
+    """A backup of the wedding is queued, or running and started recently (an older running row may be a job whose
+    worker died: it must not hold the wedding's next backup back forever; the stuck-job alert reports it)."""
+    jobs = BackupJob.objects.filter(wedding=wedding, kind__in=_BACKUP_KINDS)
+    return (jobs.filter(status=BackupJob.Status.QUEUED).exists()
+            or jobs.filter(status=BackupJob.Status.RUNNING, created__gte=timezone.now() - stale_after).exists())
+
+
+def wedding_scan(*, wedding: Wedding, quiet: float | None = None, catch_up: bool = False,
+                 backup: bool = True) -> ImportReport:
+    """A full rescan with the quiet rule (files modified within the quiet period are left pending), then (``backup``)
+    a backup when anything was taken. ``catch_up``: also when files catalogued earlier are still unprotected and no
+    backup is active (a watcher killed between cataloguing and starting the backup, a failed job)."""
     report = wedding_rescan(wedding=wedding, quiet_seconds=quiet_seconds() if quiet is None else quiet)
-    if report.taken or (catch_up and _unprotected_and_idle(wedding)):
+    if backup and (report.taken or (catch_up and unprotected_waiting(wedding=wedding)
+                                    and not backup_active(wedding=wedding))):
         backup_ensure(wedding=wedding)
     return report
 
 
-def _unprotected_and_idle(wedding: Wedding) -> bool:
-    active = (BackupJob.Status.QUEUED, BackupJob.Status.RUNNING)
-    return (Asset.objects.filter(wedding=wedding, missing_since__isnull=True, protected_at__isnull=True).exists()
-            and not BackupJob.objects.filter(wedding=wedding, kind__in=_BACKUP_KINDS, status__in=active).exists())
+def unprotected_waiting(*, wedding: Wedding) -> bool:
+    """Some current file of the wedding has not reached the policy yet."""
+    return Asset.objects.filter(wedding=wedding, missing_since__isnull=True, protected_at__isnull=True).exists()
 
 
-def paths_take(*, wedding: Wedding, relative_paths: Iterable[str]) -> ImportReport:
-    """Catalogue these settled files of the wedding (in batches), then one backup if anything was new."""
+def paths_take(*, wedding: Wedding, relative_paths: Iterable[str], backup: bool = True) -> ImportReport:
+    """Catalogue these settled files of the wedding (in batches), then (``backup``) one backup if anything was new
+    and none is queued."""
     paths = list(relative_paths)
     total = ImportReport(wedding)
     for i in range(0, len(paths), TAKE_BATCH):
         part = wedding_ingest_paths(wedding=wedding, relative_paths=paths[i:i + TAKE_BATCH])
         for name in ("added", "changed", "unchanged", "removed", "problems", "pending"):
             getattr(total, name).extend(getattr(part, name))
-    if total.taken:
+    if backup and total.taken:
         backup_ensure(wedding=wedding)
     return total
 

@@ -36,10 +36,20 @@ from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
 from backups.models import Wedding
+from backups.tasks import backup_start
 
 from .inbox import inbox_scan
 from .leases import lease_acquire, lease_release, lease_renew
-from .sources import QuietTracker, paths_take, relative_to_root, source_problem, watched_weddings, wedding_scan
+from .sources import (
+    QuietTracker,
+    backup_active,
+    paths_take,
+    relative_to_root,
+    source_problem,
+    unprotected_waiting,
+    watched_weddings,
+    wedding_scan,
+)
 
 log = logging.getLogger(__name__)
 LEASE_PREFIX = "wedbackup:watch"
@@ -62,6 +72,7 @@ class Watched:
     tracker: QuietTracker
     next_rescan: float = 0.0  # monotonic; 0: at once
     caught_up: bool = False  # the first rescan after taking the wedding on also backs up what is unprotected
+    backup_owed: bool = False  # files were taken while a backup ran: one more starts when it ends
     watch: ObservedWatch | None = None
     changed: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -206,16 +217,26 @@ class SourceWatcher:
         due = watched.tracker.due()
         if due:
             wedding = Wedding.objects.get(pk=watched.wedding_id)
-            report = paths_take(wedding=wedding, relative_paths=due)
+            report = paths_take(wedding=wedding, relative_paths=due, backup=False)
+            watched.backup_owed |= bool(report.taken)
             for problem in report.problems:
                 if problem.retry:  # it changed while read: once it settles again
                     watched.tracker.touch(problem.relative_path)
+        # One backup at a time per wedding: a running one plans files taken meanwhile in its next round, and
+        # overlapping jobs would plan the same files twice; what it misses, the next one (started when it ends) takes.
+        if watched.backup_owed:
+            wedding = wedding or Wedding.objects.get(pk=watched.wedding_id)
+            if not backup_active(wedding=wedding):
+                backup_start(wedding=wedding)
+                watched.backup_owed = False
         if time.monotonic() >= watched.next_rescan:
             watched.next_rescan = time.monotonic() + self.rescan
             wedding = wedding or Wedding.objects.get(pk=watched.wedding_id)
             if source_problem(wedding):
                 return  # reported by the alerts; a vanished folder is never read as "every file deleted"
-            report = wedding_scan(wedding=wedding, quiet=self.quiet, catch_up=not watched.caught_up)
+            report = wedding_scan(wedding=wedding, quiet=self.quiet, backup=False)
+            catch_up = not watched.caught_up and unprotected_waiting(wedding=wedding)
+            watched.backup_owed |= bool(report.taken) or catch_up
             watched.caught_up = True
             for rel in report.pending:
                 watched.tracker.touch(rel)

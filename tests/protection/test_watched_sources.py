@@ -160,18 +160,26 @@ def test_a_file_too_recent_is_left_pending_by_a_rescan(tmp_path, db):
     assert report.added == ["ceremony/FRESH.jpg"]
 
 
-def test_new_files_start_one_backup_while_one_is_queued(tmp_path, three_folder_providers, watcher):
+def test_one_backup_at_a_time_and_one_more_for_files_taken_while_it_was_active(tmp_path, three_folder_providers,
+                                                                                watcher, run_workers):
     wedding = critical_wedding(tmp_path, files=1)
     w = watcher(quiet=0.3)
     wait_until(lambda: BackupJob.objects.filter(wedding=wedding).exists(), timeout=10,
-               what="the catch-up backup", between=w.step)
+               what="the catch-up backup of the catalogued file", between=w.step)
     src = Path(wedding.source_path) / "ceremony"
     for i in range(20):
         (src / f"NEW_{i}.jpg").write_bytes(photo(100 + i))
         w.step()
     wait_until(lambda: Asset.objects.filter(wedding=wedding, relative_path__startswith="ceremony/NEW_").count() == 20,
                timeout=20, what="the 20 new files catalogued", between=w.step)
-    assert BackupJob.objects.filter(wedding=wedding, status=BackupJob.Status.QUEUED).count() == 1
+    assert BackupJob.objects.filter(wedding=wedding).count() == 1  # still queued: no pile-up
+    run_workers()
+    for _ in range(3):
+        w.step()
+    jobs = list(BackupJob.objects.filter(wedding=wedding).order_by("pk").values_list("status", flat=True))
+    assert jobs == [BackupJob.Status.SUCCEEDED, BackupJob.Status.QUEUED]  # the one owed, once
+    run_workers()
+    assert all(verified_everywhere(wedding, a.relative_path, three_folder_providers) for a in wedding.assets.all())
 
 
 def _bytes_read() -> int:
@@ -179,3 +187,19 @@ def _bytes_read() -> int:
         if line.startswith("rchar:"):
             return int(line.split()[1])
     raise AssertionError("no rchar in /proc/self/io")
+
+
+def test_thousands_of_files_at_once_are_taken_in_batches_with_one_backup_queued(tmp_path, three_folder_providers,
+                                                                                 watcher):
+    wedding = critical_wedding(tmp_path, files=0)
+    w = watcher(quiet=0.3)
+    wait_until(lambda: wedding.pk in w.weddings, timeout=10, what="the watcher takes the wedding on", between=w.step)
+    card = Path(wedding.source_path) / "card"
+    card.mkdir()
+    for i in range(1500):
+        (card / f"IMG_{i:05d}.jpg").write_bytes(b"\xff\xd8\xff" + i.to_bytes(4, "big"))
+    wait_until(lambda: Asset.objects.filter(wedding=wedding).count() == 1500, timeout=120,
+               what="1500 files dropped at once catalogued", between=w.step, every=0.05)
+    wait_until(lambda: len(w.weddings[wedding.pk].tracker) == 0, timeout=30,  # nothing kept once taken
+               what="the watcher forgets the files it took", between=w.step)
+    assert BackupJob.objects.filter(wedding=wedding, status=BackupJob.Status.QUEUED).count() == 1
