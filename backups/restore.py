@@ -44,7 +44,7 @@ class RestoreReport:
         return self.__dict__.copy()
 
 
-def _ordered(replicas: list[Replica], hours: dict[tuple[int, str], float]) -> list[Replica]:
+def replicas_best_first(replicas: list[Replica], hours: dict[tuple[int, str], float]) -> list[Replica]:
     """Best first: instantly readable, healthy, then the provider's name for a stable order."""
     def score(r: Replica) -> tuple:
         return (hours.get((r.provider_id, r.storage_class), 0) > 0,
@@ -138,7 +138,7 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, incl
             ok = False
         else:
             try:
-                ok = asset_restore_to(asset, target, _ordered(candidates, hours), backends, report,
+                ok = asset_restore_to(asset, target, replicas_best_first(candidates, hours), backends, report,
                                       include_archived=include_archived)
             except OSError as exc:  # e.g. a file where the catalogue needs a folder: that file, not the restore
                 report.failed[asset.relative_path] = f"cannot write it here: {exc.strerror or exc}"

@@ -20,6 +20,7 @@ from providers.backends.base import Backend, HashedBuffer, IntegrityError, Objec
 from providers.breaker import breaker_allows, breaker_record
 
 from . import encryption
+from .copysource import copy_discard, copy_fetch
 from .ingest import hash_file
 from .layout import object_key
 from .limits import provider_slot
@@ -155,9 +156,9 @@ class Source:
     so memory stays bounded by the part size whatever the file's size.
     """
 
-    def __init__(self, asset: Asset, *, buffer_limit: int, data_key: bytes | None = None):
+    def __init__(self, asset: Asset, *, buffer_limit: int, data_key: bytes | None = None, path: Path | None = None):
         self.asset = asset
-        self.path = Path(asset.source_location)
+        self.path = path or Path(asset.source_location)
         self.data_key = data_key
         self.data: bytes | None = None
         self._stored: tuple[bytes | None, str] | None = None  # encrypted buffer (or None) and its sha256
@@ -168,10 +169,12 @@ class Source:
             if len(data) != asset.size or hashlib.sha256(data).hexdigest() != asset.sha256:
                 raise SourceChanged(f"{asset.relative_path} changed on disk since import; import it again")
             self.data = data
+        elif self.path.stat().st_size != asset.size:  # streamed: its sha256 is checked on the way
+            raise SourceChanged(f"{asset.relative_path} changed on disk since import; import it again")
 
     def changed(self) -> bool:
         """After an IntegrityError: is the source to blame? A checked buffer never is (the transit was)."""
-        return self.data is None and _source_changed(self.asset)
+        return self.data is None and _source_changed(self.asset, self.path)
 
     def put(self, backend: Backend, key: str, replica: Replica) -> ObjectInfo:
         asset = self.asset
@@ -257,13 +260,29 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
     )
     for r in todo:
         r.status, r.object_key, r.attempts = Replica.Status.UPLOADING, key, r.attempts + 1
+    data_key = encryption.wedding_data_key(asset.wedding) if any(r.encrypted for r in todo) else None
+    stand_in = None
     try:
-        data_key = encryption.wedding_data_key(asset.wedding) if any(r.encrypted for r in todo) else None
         source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key)
     except (SourceChanged, OSError) as exc:
-        for r in todo:
-            results[r.pk] = _failed(r, exc, book)
-        return results
+        # The studio's file is gone or changed: a verified copy elsewhere still holds the catalogued bytes.
+        stand_in = copy_fetch(asset=asset, exclude={r.pk for r in todo})
+        if stand_in is None:
+            for r in todo:
+                results[r.pk] = _failed(r, exc, book)
+            return results
+        source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, path=stand_in)
+    try:
+        _targets_put(asset, todo, key, source, book=book, pool=pool, backends=backends, results=results)
+    finally:
+        if stand_in is not None:
+            copy_discard(stand_in)
+    return results
+
+
+def _targets_put(asset: Asset, todo: list[Replica], key: str, source: Source, *, book: BatchBook,
+                 pool: Executor | None, backends: dict[int, Backend] | None, results: dict[int, bool]) -> None:
+    """Put to every target from the one source; each target's outcome goes into ``results``."""
 
     def put(replica: Replica) -> ObjectInfo:
         backend = (backends or {}).get(replica.pk) or backend_cached(replica.provider)
@@ -290,7 +309,6 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
             results[r.pk] = True
         else:
             results[r.pk] = _failed(r, exc, book)
-    return results
 
 
 def _failed(replica: Replica, error: BaseException, book: BatchBook) -> bool:
@@ -325,9 +343,9 @@ def replica_upload(replica: Replica, *, backend: Backend | None = None, job: Bac
     return ok
 
 
-def _source_changed(asset: Asset) -> bool:
+def _source_changed(asset: Asset, path: Path) -> bool:
     try:
-        size, sha, _ = hash_file(Path(asset.source_location))
+        size, sha, _ = hash_file(path)
     except OSError:
         return True
     return (size, sha) != (asset.size, asset.sha256)
