@@ -56,7 +56,7 @@ def test_provider_and_policy_changes_are_audited_without_the_secrets(staff_clien
     staff_client.post(f"/admin/backups/backuppolicy/{policy.pk}/change/", {
         "name": policy.name, "is_default": "on", "min_copies": 4, "min_distinct_providers": 2,
         "enforce_residency": "on", "cross_region_copy": "premium", "critical_extra_copies": 1,
-        "max_restore_hours": 12, "retention_days": 365, "plan_overrides": "{}"})
+        "max_restore_hours": 12, "retention_days": 365, "scrub_days": 30, "plan_overrides": "{}"})
     event = AuditEvent.objects.get(action="policy.change")
     assert event.details["min_copies"] == "4" and event.details["retention_days"] == "365"
     assert Provider.objects.get(name="nas").credentials == {"token": "s3cr3t-value"}
