@@ -133,13 +133,13 @@ class SourceWatcher:
         logged, never fatal: the next pass (or the next rescan) repairs what one missed."""
         close_old_connections()  # a long-lived process: a dropped database connection is reopened
         now = time.monotonic()
-        try:
+        try:  # the next times are set first: a database that is down is retried per period, not per pass
             if now >= self._next_renew:
-                self._renew()
                 self._next_renew = now + self.lease / 3
+                self._renew()
             if now >= self._next_refresh:
-                self._refresh()
                 self._next_refresh = now + self.refresh
+                self._refresh()
         except Exception:
             log.exception("watcher: refreshing the watched weddings failed")
         for watched in list(self.weddings.values()):
