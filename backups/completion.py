@@ -19,7 +19,7 @@ def backup_complete(*, job: BackupJob, gaps: dict[int, str], rounds: int) -> str
         repair_prune_temporaries(wedding=job.wedding)
     manifest_errors = manifests_write(wedding=job.wedding)
     wedding_share(wedding=job.wedding)  # a Dropbox folder link, when the couple allowed sharing; never raises
-    total = job.wedding.assets.filter(missing_since__isnull=True).count()
+    total = job.wedding.assets.filter(missing_since__isnull=True).exclude(seen_complete_at__gt=job.created).count()
     paths = dict(Asset.objects.filter(pk__in=gaps).values_list("pk", "relative_path"))
     errors = dict(
         Replica.objects.filter(asset__wedding=job.wedding, status=Replica.Status.FAILED)

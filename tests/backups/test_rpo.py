@@ -102,3 +102,19 @@ def test_the_pages_show_the_recovery_point(wedding, tmp_path, run_workers, staff
 def test_durations_read_as_people_say_them():
     assert [seconds(v) for v in (4.4, 125, 3600, 7260, 90000, None)] == ["4 s", "2 min 5 s", "1 h", "2 h 1 min",
                                                                          "1 d 1 h", ""]
+
+
+def test_files_arriving_during_a_job_are_left_to_the_next_one(wedding, tmp_path, run_workers):
+    _folder(tmp_path, "a"), _folder(tmp_path, "b")
+    job = backup_start(wedding=wedding)
+    # A file catalogued after the job was asked for, that no round of it planned (the watcher's next job will).
+    late = Asset.objects.create(wedding=wedding, relative_path="late.jpg", kind="photo", size=3, sha256="0" * 64,
+                                seen_complete_at=timezone.now() + dt.timedelta(seconds=1))
+    Asset.objects.filter(pk=late.pk).update(source_location=str(tmp_path / "missing.jpg"))
+    run_workers()
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error_summary
+    assert job.files_planned == 4 and job.result["rounds"] == 1
+    late.refresh_from_db()
+    assert late.protected_at is None  # still waiting, and counted as such by the RPO figures
+    assert wedding_rpo(wedding=wedding)["oldest_unprotected"].pk == late.pk

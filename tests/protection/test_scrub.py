@@ -94,7 +94,10 @@ def test_the_alert_stays_open_while_a_damaged_copy_cannot_be_repaired(make_weddi
     _cycle(1)
     victim = Replica.objects.filter(asset__wedding=wedding, provider__name="folder-0").get()
     _stored(victim).write_bytes(b"x" * victim.size)
-    Path(victim.asset.source_location).unlink()  # the repair re-uploads from the source: gone, it cannot
+    # No good bytes anywhere: the source is gone and every other copy is damaged too (a repair reads either).
+    Path(victim.asset.source_location).unlink()
+    for other in Replica.objects.filter(asset=victim.asset).exclude(pk=victim.pk):
+        _stored(other).write_bytes(b"y" * other.size)
     scrub_run()
     run_workers()
     later = scrub_run(now=timezone.now() + dt.timedelta(days=2))
