@@ -22,7 +22,9 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     if len(values) == 1:
         return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
+    # Rounded to the millisecond: interpolating between nearly equal values must not put p50 above p95.
+    value = round(statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q) - 1))], 3)
+    return min(max(value, min(values)), max(values))
 
 
 def weddings_rpo(wedding_ids: list[int]) -> dict[int, dict]:
@@ -36,7 +38,7 @@ def weddings_rpo(wedding_ids: list[int]) -> dict[int, dict]:
     spans: dict[int, list[float]] = {}
     recent = current.filter(protected_at__gte=timezone.now() - WINDOW, seen_complete_at__isnull=False)
     for wid, seen, done in recent.values_list("wedding_id", "seen_complete_at", "protected_at"):
-        spans.setdefault(wid, []).append(max(0.0, (done - seen).total_seconds()))
+        spans.setdefault(wid, []).append(round(max(0.0, (done - seen).total_seconds()), 3))
     for wid, values in spans.items():
         out[wid]["rpo_p95_seconds"] = percentile(sorted(values), 95)
     return out
@@ -50,7 +52,7 @@ def wedding_rpo(*, wedding: Wedding, sample: int = 5000) -> dict:
     now = timezone.now()
     rows = list(current.filter(protected_at__isnull=False).order_by("-protected_at")
                 .values_list("seen_complete_at", "protected_at")[:sample])
-    values = sorted(max(0.0, (done - seen).total_seconds()) for seen, done in rows
+    values = sorted(round(max(0.0, (done - seen).total_seconds()), 3) for seen, done in rows
                     if seen is not None and done >= now - WINDOW)
     return {
         "last_protected_at": rows[0][1] if rows else None,
