@@ -300,6 +300,7 @@ class Replica(models.Model):
 
     # last_error of a copy released because its provider went down: retried elsewhere, not a failure of its own
     REDIRECTED = "provider down: redirected"
+    REBUILT_UNCHECKED = "not checked since the catalogue was rebuilt"  # completed by the next verify
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="replicas")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="replicas")

@@ -29,7 +29,7 @@ from .snapshots import wedding_refresh
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-UNVERIFIED = "not checked since the catalogue was rebuilt"
+UNVERIFIED = Replica.REBUILT_UNCHECKED
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.db.models import Q
 from django.utils import timezone
 
 from providers.backends import backend_for
@@ -39,8 +40,10 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
     of ``signals.copies_damaged``: the job machinery sits above this module). ``on_progress(done, total)`` hears
     of each replica checked."""
     report = VerifyReport()
+    # Copies a catalogue rebuild could not check (their provider was unreachable) are checked here too.
+    pending = Q(status=Replica.Status.FAILED, last_error__startswith=Replica.REBUILT_UNCHECKED)
     replicas = list(
-        Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED)
+        Replica.objects.filter(Q(status=Replica.Status.VERIFIED) | pending, asset__wedding=wedding)
         .select_related("provider", "asset__wedding")
     )
     backends: dict[int, Backend] = {}
@@ -54,10 +57,16 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
         except ProviderError as exc:
             report.unreachable.append(f"{replica.provider.name}: {replica.object_key}: {exc}")
             continue
+        was = Q(status=replica.status) & (pending if replica.status == Replica.Status.FAILED else Q())
+        if not problem and replica.status == Replica.Status.FAILED:
+            if Replica.objects.filter(was, pk=replica.pk).update(
+                    status=Replica.Status.VERIFIED, last_error="", verified_at=timezone.now(), updated=timezone.now()):
+                report.ok += 1
+            continue
         if problem:
             # Only a copy still recorded as verified is marked failed: one a cost move or a prune removed while we
             # looked (through the guarded delete) is not damage, and its DELETED row must stay DELETED.
-            if Replica.objects.filter(pk=replica.pk, status=Replica.Status.VERIFIED).update(
+            if Replica.objects.filter(was, pk=replica.pk).update(
                     status=Replica.Status.FAILED, last_error=problem, updated=timezone.now()):
                 report.mismatched.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
             else:

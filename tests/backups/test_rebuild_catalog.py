@@ -18,6 +18,7 @@ from backups.models import Asset, BackupJob, BackupPolicy, Replica, Wedding
 from backups.rebuild import catalog_rebuild
 from backups.restore import wedding_restore
 from backups.tasks import backup_start
+from backups.verify import wedding_verify
 from providers.models import Provider
 from tests.factories import make_provider
 
@@ -176,6 +177,26 @@ def test_an_unreachable_provider_leaves_its_copies_unverified_until_the_rebuild_
     again = catalog_rebuild(only=["folder-2"])
     assert again.unreachable == [] and again.replicas_unverified == []
     assert catalogue() == before
+
+
+def test_a_later_verify_completes_the_copies_a_rebuild_could_not_check(fleet, tmp_path, run_workers):
+    sources = backed_up(tmp_path, run_workers)
+    root = Path(fleet[2].bucket)
+    root.rename(tmp_path / "away")
+    root.write_text("not a folder: the disk is not mounted")
+    forget_everything()
+    catalog_rebuild()
+    assert Replica.objects.filter(status="failed", provider__name="folder-2").count() == 2 * 3
+    root.unlink()
+    (tmp_path / "away").rename(root)
+    damaged = Replica.objects.filter(provider__name="folder-2").order_by("pk").first()
+    Path(root, damaged.object_key).write_bytes(b"not what the manifest says")
+    for slug in sources:
+        wedding_verify(wedding=Wedding.objects.get(slug=slug))
+    completed = Replica.objects.filter(provider__name="folder-2", status="verified")
+    assert completed.count() == 2 * 3 - 1 and all(r.verified_at and not r.last_error for r in completed)
+    damaged.refresh_from_db()
+    assert damaged.status == "failed" and "size" in damaged.last_error  # damage, not "unchecked": repaired next
 
 
 def test_the_fleet_index_lists_every_wedding_without_listing_every_object(fleet, tmp_path, run_workers):
