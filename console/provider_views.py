@@ -19,6 +19,16 @@ ACTIONS = {
     "mark-up": (provider_mark_up, "Mark up", "Let this provider take work again."),
     "probe": (provider_probe_now, "Probe now", "Run a health probe against this provider now."),
 }
+UP = (Provider.Status.ACTIVE, Provider.Status.DEGRADED)
+
+
+def action_refusal(*, action: str, status: str) -> str:
+    """Why ``action`` cannot apply to a provider in ``status`` ("" when it can)."""
+    if action == "mark-up" and status in UP:
+        return f"Already taking work ({status})."
+    if action == "mark-down" and status not in UP:
+        return f"Already out of service ({status})."
+    return ""
 
 
 @page("providers.view_provider")
@@ -33,8 +43,13 @@ def provider_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context = queries.provider_detail(pk, request.GET.get("range", queries.DEFAULT_RANGE))
     except Provider.DoesNotExist:
         raise Http404("No such provider") from None
-    context["charts"] = [{"id": "chart-health", "figure": charts.timeline_figure(context["timeline"])}]
-    context["actions"] = [(slug, label) for slug, (_, label, _) in ACTIONS.items()]
+    since, until = context["window"]
+    context["charts"] = [{"id": "chart-health",
+                          "figure": charts.timeline_figure(context["timeline"], since=since, until=until)}]
+    context["enough_data"] = len(context["timeline"]) >= charts.MIN_POINTS
+    status = context["provider"].status
+    context["actions"] = [{"slug": slug, "label": label, "refusal": action_refusal(action=slug, status=status)}
+                          for slug, (_, label, _) in ACTIONS.items()]
     context["can_failover"] = request.user.has_perm("providers.can_failover")
     return render(request, "providers/provider_detail.html", context)
 
@@ -51,6 +66,9 @@ def provider_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     except Provider.DoesNotExist:
         raise Http404("No such provider") from None
     func, label, explanation = ACTIONS[action]
+    if refusal := action_refusal(action=action, status=provider.status):
+        messages.error(request, f"{label}: {refusal}")
+        return redirect("providers:detail", pk=provider.pk)
     if request.method != "POST":
         return render(request, "providers/confirm.html",
                       {"provider": provider, "action": action, "label": label, "explanation": explanation})

@@ -64,11 +64,14 @@ def failover_events(provider: Provider, limit: int = 20) -> list[FailoverEvent]:
 def provider_detail(provider_id: int, range_name: str = DEFAULT_RANGE) -> dict:
     provider = provider_usage(provider_id)
     capacity = provider.capacity_bytes
+    range_name = range_name if range_name in RANGES else DEFAULT_RANGE
+    now = timezone.now()
     return {
         "provider": provider,
-        "range": range_name if range_name in RANGES else DEFAULT_RANGE,
+        "range": range_name,
         "ranges": list(RANGES),
-        "timeline": health_timeline(provider, range_name),
+        "window": (now - RANGES[range_name][0], now),
+        "timeline": health_timeline(provider, range_name, now=now),
         "failures": recent_failures(provider),
         "failovers": failover_events(provider),
         "capacity_percent": min(100, int(100 * provider.used_bytes / capacity)) if capacity else None,
