@@ -15,5 +15,6 @@ urlpatterns = [
     path("providers/", include("console.provider_urls")),
     path("costs/", include("console.cost_urls")),
     path("protection/", include("console.protection_urls")),
+    path("search/", include("console.search_urls")),
     path("", include("console.wedding_urls")),
 ]
