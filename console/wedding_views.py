@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import mimetypes
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 
 from backups import charts, queries
+from backups.fetch import FetchArchived, FetchError, asset_fetch, asset_rehydrate
 from backups.forms import ImportForm, RestoreForm
-from backups.models import Plan, Wedding
+from backups.models import Asset, Plan, Wedding
 from backups.tasks import backup_start, import_start, restore_start, verify_start, zip_start
+from providers.backends.base import ProviderError
 from providers.residency import ZONES
 from wedbackup.web import action, page
 
@@ -93,4 +98,37 @@ def wedding_restore(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Zip job #{job.pk} queued: the download appears on this page when it is ready.")
+    return redirect("backups:wedding", slug=slug)
+
+
+@page("backups.restore_wedding")
+def asset_download(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """One file, streamed from its best healthy copy and sha256-checked on the way (``backups.fetch``)."""
+    asset = get_object_or_404(Asset.objects.select_related("wedding"), pk=pk, wedding__slug=slug)
+    try:
+        fetched = asset_fetch(asset=asset, by=request.user)
+    except FetchArchived as exc:
+        return render(request, "backups/asset_archived.html", {"asset": asset, "archived": exc})
+    except FetchError as exc:
+        messages.error(request, f"Download failed: {exc}")
+        return redirect("backups:wedding", slug=slug)
+    content_type = mimetypes.guess_type(fetched.filename)[0] or "application/octet-stream"
+    response = StreamingHttpResponse(fetched.chunks, content_type=content_type)
+    response["Content-Length"] = str(asset.size)
+    response["Content-Disposition"] = content_disposition_header(True, fetched.filename)
+    response["X-Served-From"] = fetched.provider
+    return response
+
+
+@action("backups.restore_wedding")
+def asset_rehydrate_request(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Ask the archive to rehydrate a file held only in archive classes; it can be downloaded once it is back."""
+    asset = get_object_or_404(Asset.objects.select_related("wedding"), pk=pk, wedding__slug=slug)
+    try:
+        hours = asset_rehydrate(asset=asset, by=request.user)
+    except (FetchError, ProviderError) as exc:
+        messages.error(request, f"Rehydration not requested: {exc}")
+    else:
+        messages.success(request, f"Rehydration of {asset.relative_path} requested: download it again in about "
+                                  f"{hours:g} hours.")
     return redirect("backups:wedding", slug=slug)

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
+from backups.models import Asset
 from costs.models import Optimization
 from protection.models import Schedule
 from tests.factories import make_provider, make_wedding
@@ -21,6 +22,7 @@ PAGE, ACTION = "page", "action"
 @pytest.fixture
 def world(rq_queues, tmp_path):
     wedding = make_wedding()
+    Asset.objects.create(wedding=wedding, relative_path="ceremony/a.jpg", kind="photo", size=1, sha256="0" * 64)
     provider = make_provider(kind="watched_folder", bucket=str(tmp_path / "nas"), options={"create": True})
     optimization = Optimization.objects.create(wedding=wedding, kind=Optimization.Kind.LIFECYCLE, summary="s",
                                                changes=[], current_monthly=1, new_monthly=1)
@@ -48,6 +50,8 @@ def urls(wedding, provider, optimization, schedule):
         ("post", f"/weddings/{w}/verify/", "backups.backup_wedding", ACTION),
         ("post", f"/weddings/{w}/restore/", "backups.restore_wedding", ACTION),
         ("post", f"/weddings/{w}/restore-to/", "backups.restore_wedding", ACTION),
+        ("get", f"/weddings/{w}/files/{wedding.assets.get().pk}/", "backups.restore_wedding", PAGE),
+        ("post", f"/weddings/{w}/files/{wedding.assets.get().pk}/rehydrate/", "backups.restore_wedding", ACTION),
         ("get", "/audit/", "backups.view_auditevent", PAGE),
         ("get", "/jobs/", "backups.view_backupjob", PAGE),
         ("get", "/jobs/999999.json", "backups.view_backupjob", PAGE),

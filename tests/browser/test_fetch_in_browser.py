@@ -1,0 +1,60 @@
+"""One file from the wedding page in a real browser: its sha256 matches the catalogue, also once the preferred
+copy's folder is gone (the next copy serves it)."""
+
+import datetime as dt
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from backups.ingest import wedding_import
+from backups.models import Asset, AuditEvent, BackupPolicy
+from backups.tasks import backup_start
+from tests.factories import make_provider
+from tests.weddings import jpeg
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+PASSWORD = "browser-test-Password-1"
+
+
+@pytest.fixture
+def photo(tmp_path, run_workers, django_user_model):
+    django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    policy = BackupPolicy.default()
+    policy.min_copies, policy.min_distinct_providers = 3, 1
+    policy.save()
+    for i in range(3):
+        make_provider(name=f"nas-{i}", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / f"nas-{i}"),
+                      options={"create": True})
+    source = tmp_path / "source" / "ceremony"
+    source.mkdir(parents=True)
+    (source / "IMG_0001.jpg").write_bytes(jpeg(640, 480, (200, 120, 90), "2026:05:02 15:00:00"))
+    wedding = wedding_import(path=source.parent, couple="Ana & Ben", date=dt.date(2026, 5, 2), country="US").wedding
+    backup_start(wedding=wedding)
+    run_workers()
+    return Asset.objects.get(wedding=wedding)
+
+
+def download_sha256(page, asset) -> str:
+    page.goto(f"/weddings/{asset.wedding.slug}/")
+    with page.expect_download() as info:
+        page.locator(f'[data-download="{asset.relative_path}"]').first.click()
+    download = info.value
+    assert download.suggested_filename == "IMG_0001.jpg"
+    return hashlib.sha256(Path(download.path()).read_bytes()).hexdigest()
+
+
+def test_one_photo_downloads_from_the_wedding_page_with_its_catalogue_sha256(page, shoot, photo, tmp_path):
+    page.goto("/")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    assert download_sha256(page, photo) == photo.sha256
+    shoot("wedding-download")
+
+    shutil.rmtree(tmp_path / "nas-0")  # the preferred copy's place is gone: the next copy serves the file
+    assert download_sha256(page, photo) == photo.sha256
+    served = [e.details["provider"] for e in AuditEvent.objects.filter(action="asset.download").order_by("pk")]
+    assert served == ["nas-0", "nas-1"]
