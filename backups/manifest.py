@@ -129,8 +129,10 @@ def manifests_write(*, wedding: Wedding) -> list[str]:
                  "manifest_sha256": hashlib.sha256(body).hexdigest()}
         try:
             backend = backend_for(provider)
-            _put_json(backend, manifest_key(wedding), body)
+            # The index entry first: a manifest without one would be invisible to a rebuild that reads the index;
+            # an entry whose manifest failed to land is found missing (and reported) by the rebuild instead.
             _put_json(backend, index_key(wedding.slug), json.dumps(entry, indent=2).encode())
+            _put_json(backend, manifest_key(wedding), body)
         except ProviderError as exc:
             errors.append(f"manifest on {provider.name}: {exc}")
     return errors

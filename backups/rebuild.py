@@ -213,10 +213,21 @@ def _replica_check(asset: Asset, provider: Provider, copy: dict, backends: dict[
     if provider.name in unreachable or not provider.enabled:
         return replica, f"{UNVERIFIED}: {provider.name} was unreachable; run rebuild_catalog again when it is back"
     try:
-        problem = replica_check(replica, backends.setdefault(provider.pk, backend_for(provider)), deep=False)
+        backend = backends.setdefault(provider.pk, backend_for(provider))
+        problem = replica_check(replica, backend, deep=False)
+        if not problem and not _checksum_in_common(replica, backend):
+            # Not "unchecked" (a later verify would accept it on size again): damage until a repair rewrites it.
+            problem = "no checksum the provider reports is among the recorded ones: size alone proves nothing"
     except ProviderError as exc:
         return replica, f"{UNVERIFIED}: {exc}"
     return replica, problem
+
+
+def _checksum_in_common(replica: Replica, backend: Backend) -> bool:
+    """Verified means a provider checksum matched: a HEAD whose checksums share no algorithm with the record (a copy
+    named only in another provider's manifest, say) confirms the size, not the bytes."""
+    info = backend.head(replica.object_key)
+    return bool(info and set(info.checksums) & set(replica.checksums))
 
 
 def wedding_rebuild(*, slug: str, manifests: list[Found], providers: dict[str, Provider], unreachable: set[str],
@@ -224,7 +235,14 @@ def wedding_rebuild(*, slug: str, manifests: list[Found], providers: dict[str, P
     files = _files(slug, manifests, report)
     values = _wedding_values(slug, manifests, report)
     with transaction.atomic():
-        wedding, _ = Wedding.objects.update_or_create(slug=slug, defaults=values)
+        wedding = Wedding.objects.select_for_update().filter(slug=slug).first()
+        if wedding is None:
+            wedding = Wedding.objects.create(slug=slug, **values)
+        else:  # a rerun: what staff changed since (watching, a hold) is theirs; a hold is never lowered
+            values.pop("watch_source")
+            values["legal_hold"] = values["legal_hold"] or wedding.legal_hold
+            Wedding.objects.filter(pk=wedding.pk).update(**values)
+            wedding.refresh_from_db()
         assets = _assets_write(wedding, files)
     expected = manifests[0].manifest["wedding"].get("assets")
     if isinstance(expected, int) and expected > len(files):

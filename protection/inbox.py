@@ -120,6 +120,14 @@ def _register(folder: Path, result: dict, quiet: float) -> str:
         outside = import_root_problem(folder)  # the folder itself may be a link out of the inbox
         if outside:
             raise ValueError(outside)
+        # Never re-point an existing wedding: a second folder for the same couple and date would take it over,
+        # mark the first folder's files missing and write its same-named files over the first one's copies.
+        taken = Wedding.objects.filter(couple=fields["couple"], date=fields["date"]).exclude(
+            source_path=str(folder.resolve())).first()
+        if taken is not None:
+            raise ValueError(f"{taken.couple} on {taken.date} is already a wedding, from "
+                             f"{taken.source_path or 'an earlier import'}; add these files to that folder, or "
+                             "change the couple or date in this one")
         # Files still being copied in are left pending: the watcher or the schedule takes them once settled.
         report = wedding_import(path=folder, quiet_seconds=quiet, **fields)
     except (OSError, ValueError, UnicodeDecodeError, DatabaseError) as exc:

@@ -87,6 +87,19 @@ def test_a_folder_dropped_into_the_inbox_becomes_a_wedding_and_is_backed_up(inbo
         assert verified_everywhere(wedding, rel, three_folder_providers), rel
 
 
+def test_a_second_folder_for_the_same_couple_and_date_never_takes_the_wedding_over(inbox, rq_queues):
+    first = drop(inbox, "zoe-asa", YAML)
+    inbox_scan()
+    wedding = Wedding.objects.get()
+    drop(inbox, "zoe-asa-second-shooter", YAML)  # same couple and date, same file names, other bytes
+    result = inbox_scan()
+    assert result["registered"] == [] and "already a wedding" in result["refused"]["zoe-asa-second-shooter"]
+    wedding.refresh_from_db()
+    assert wedding.source_path == str(first.resolve())
+    assert not Asset.objects.filter(wedding=wedding, missing_since__isnull=False).exists()
+    assert inbox_scan()["registered"] == []  # and it stays so on every scan, not flipping between the two
+
+
 def test_a_bad_wedding_yaml_is_reported_once_and_retried_only_when_it_changes(inbox, rq_queues, caplog):
     folder = drop(inbox, "broken", "couple: [unclosed\n")
     drop(inbox, "no-date", "couple: A & B\ncountry: US\n")
