@@ -224,3 +224,29 @@ def test_an_erased_wedding_leaves_nothing_a_rebuild_would_find(fleet, tmp_path, 
     forget_everything()
     report = catalog_rebuild()
     assert report.weddings == [kept] and report.skipped == []
+
+
+def test_a_rerun_keeps_what_staff_changed_since_and_never_lowers_a_hold(fleet, tmp_path, run_workers):
+    backed_up(tmp_path, run_workers)
+    forget_everything()
+    catalog_rebuild()
+    wedding = Wedding.objects.order_by("pk").first()
+    assert not wedding.watch_source and not wedding.legal_hold  # as rebuilt: not watched, no hold in the manifest
+    Wedding.objects.filter(pk=wedding.pk).update(watch_source=True, legal_hold=True)  # staff, after the rebuild
+    catalog_rebuild()
+    wedding.refresh_from_db()
+    assert wedding.watch_source and wedding.legal_hold
+
+
+def test_a_copy_whose_checksums_share_nothing_with_the_record_is_not_verified_on_size(fleet, tmp_path, run_workers):
+    backed_up(tmp_path, run_workers)
+    forget_everything()
+    for manifest in Path(fleet[0].bucket).rglob("MANIFEST.json"):  # a record whose checksums no provider reports
+        data = json.loads(manifest.read_text())
+        for entry in data["files"]:
+            entry["checksums"] = {"crc64": "0"}
+        manifest.write_bytes(manifest_seal(data))
+    report = catalog_rebuild(only=["folder-0"])
+    unverified = Replica.objects.filter(provider__name="folder-0").exclude(status="verified")
+    assert unverified.exists() and all("size alone proves nothing" in r.last_error for r in unverified)
+    assert report.replicas_unverified
