@@ -27,9 +27,13 @@ def copy_fetch(*, asset: Asset, exclude: set[int]) -> Path | None:
     hours = {(s.id, cls): h for s in provider_states() for cls, h in s.restore_hours.items()}
     folder = Path(tempfile.mkdtemp(prefix="wedbackup-copy-"))
     target = folder / "asset"
-    if asset_restore_to(asset, target, replicas_best_first(candidates, hours), {}, RestoreReport(),
-                        include_archived=False):
-        return target
+    try:
+        if asset_restore_to(asset, target, replicas_best_first(candidates, hours), {}, RestoreReport(),
+                            include_archived=False):
+            return target
+    except BaseException:  # a full disk, no key: nothing of ours is left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     return None
 

@@ -266,13 +266,17 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
         source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key)
     except (SourceChanged, OSError) as exc:
         # The studio's file is gone or changed: a verified copy elsewhere still holds the catalogued bytes.
-        stand_in = copy_fetch(asset=asset, exclude={r.pk for r in todo})
+        try:
+            stand_in = copy_fetch(asset=asset, exclude={r.pk for r in todo})
+        except (ProviderError, OSError, ValueError) as fetch_error:
+            log.warning("no copy could stand in for %s: %s", asset.relative_path, fetch_error)
         if stand_in is None:
             for r in todo:
                 results[r.pk] = _failed(r, exc, book)
             return results
-        source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, path=stand_in)
     try:
+        if stand_in is not None:
+            source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, path=stand_in)
         _targets_put(asset, todo, key, source, book=book, pool=pool, backends=backends, results=results)
     finally:
         if stand_in is not None:

@@ -1,13 +1,21 @@
 from django.contrib import admin
 
 from .models import Alert, Drill, Schedule, ScrubRun
+from .schedules import schedule_update
 
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
     list_display = ["task", "plan", "interval_minutes", "enabled", "next_run_at", "last_run_at"]
     list_editable = ["interval_minutes", "enabled"]
-    readonly_fields = ["last_run_at", "last_result"]
+    readonly_fields = ["task", "plan", "next_run_at", "last_run_at", "last_result"]
+
+    def has_add_permission(self, request) -> bool:  # one row per task and plan, made by the migration
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Through the console's function: the next run is recomputed and the change audited."""
+        schedule_update(schedule=obj, interval_minutes=obj.interval_minutes, enabled=obj.enabled, by=request.user)
 
 
 @admin.register(Alert)

@@ -23,8 +23,9 @@ RUNNERS: dict[str, tuple[str, Callable[[Schedule], dict]]] = {
     Schedule.Task.SOURCE_SCAN: ("default", lambda s: _scan_summary(sources_scan(plan=s.plan))),
     Schedule.Task.SCRUB: ("bulk", lambda s: _scrub_summary(scrub_run())),
     Schedule.Task.DRILL: ("bulk", lambda s: _drill_summary(drills_run())),
-    # Small and time-sensitive: on the health worker's queue, which never waits behind uploads.
-    Schedule.Task.ALERT_CHECK: (settings.WEDBACKUP_HEALTH_QUEUE, lambda s: alerts_check()),
+    # Not on the health queue: the checks look at source folders, and a hung network mount must never hold up
+    # the provider probes.
+    Schedule.Task.ALERT_CHECK: ("default", lambda s: alerts_check()),
 }
 
 

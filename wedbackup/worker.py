@@ -17,6 +17,7 @@ one interval (rq's 15 minutes would let a machine killed while cleaning stop eve
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import logging
@@ -115,10 +116,16 @@ class Worker(RQWorker):
         """rq's ``clean_registries`` with a queue's cleaning lock held for one maintenance interval at most."""
         lock_seconds = max(1, int(self.maintenance_interval))
         for queue in self.queues:
-            if queue.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=lock_seconds):
-                self.log.debug("Worker %s: cleaning registries for queue: %s", self.name, queue.name)
-                clean_registries(queue, self._exc_handlers)
-                worker_registration.clean_worker_registry(queue)
-                queue.intermediate_queue.cleanup(self, queue)
-                queue.connection.delete(queue.registry_cleaning_key)
+            # A token lock (redis-py's: released only by its holder): a cleaning that outlives the lock must not
+            # release the next cleaner's, or two would re-queue one abandoned job twice and it would run twice.
+            lock = queue.connection.lock(queue.registry_cleaning_key, timeout=lock_seconds)
+            if lock.acquire(blocking=False):
+                try:
+                    self.log.debug("Worker %s: cleaning registries for queue: %s", self.name, queue.name)
+                    clean_registries(queue, self._exc_handlers)
+                    worker_registration.clean_worker_registry(queue)
+                    queue.intermediate_queue.cleanup(self, queue)
+                finally:
+                    with contextlib.suppress(redis.exceptions.LockError):  # expired meanwhile: not ours now
+                        lock.release()
         self.last_cleaned_at = now()

@@ -33,8 +33,9 @@ def test_due_schedules_run_once_on_their_queues_and_record_their_results(due, tm
     make_provider(name="nas", kind="watched_folder", bucket=str(tmp_path / "nas"), options={"create": True})
     started = schedules_dispatch()
     assert len(started) == 3 and schedules_dispatch() == []  # claimed: not again until next interval
-    assert django_rq.get_queue("bulk").count == 2 and django_rq.get_queue("health").count == 1
-    work("health", "bulk")
+    assert django_rq.get_queue("bulk").count == 2 and django_rq.get_queue("default").count == 1
+    assert django_rq.get_queue("health").count == 0  # never behind a hung source folder: probes only
+    work("default", "bulk")
     assert ScrubRun.objects.count() == 1 and Drill.objects.count() == 1
     for schedule in Schedule.objects.all():
         assert "seconds" in schedule.last_result, schedule
@@ -73,7 +74,7 @@ def test_a_failing_check_is_recorded_not_hidden(due, settings):
     Alert.objects.all().delete()
     schedules_dispatch()
     settings.WEDBACKUP_ALERT_BELOW_POLICY_MINUTES = "not a number"
-    work("health")
+    work("default")
     result = Schedule.objects.get().last_result
     assert result["below_policy_check"] == "failed" and "stuck_jobs_check" not in [
         k for k, v in result.items() if v == "failed"]

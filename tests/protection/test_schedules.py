@@ -88,3 +88,13 @@ def test_the_page_shows_next_runs_and_admins_edit_them(schedules, staff_client):
     assert Schedule.objects.get(pk=schedules["later"].pk).interval_minutes == 15
     staff_client.post(f"/protection/schedules/{schedules['off'].pk}/run/")
     assert Schedule.objects.get(pk=schedules["off"].pk).next_run_at <= timezone.now()
+
+
+def test_an_admin_edit_goes_through_the_same_function(schedules, staff_client):
+    s = schedules["later"]
+    response = staff_client.post(f"/admin/protection/schedule/{s.pk}/change/",
+                                 {"interval_minutes": "20", "enabled": "on"})
+    assert response.status_code == 302, response.content.decode()[:1000]
+    s.refresh_from_db()
+    assert s.interval_minutes == 20
+    assert AuditEvent.objects.filter(action="schedule.update", target=str(s)).exists()
