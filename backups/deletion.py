@@ -27,7 +27,7 @@ from providers.models import Provider
 from .audit import audit_record
 from .integrity import replica_check
 from .layout import SYSTEM_PREFIX, index_key, wedding_prefix
-from .models import BackupJob, Replica, Wedding
+from .models import AuditEvent, BackupJob, Replica, Wedding
 from .placement import provider_states, rules_for
 from .planning import copy_of
 from .protection import protection_gap
@@ -123,6 +123,15 @@ def replica_delete(*, replica: Replica, reason: str, by: str = "system",
         log.info("deleted %s on %s (%s)", replica.object_key, replica.provider.name, reason)
 
 
+def catalogue_behind() -> bool:
+    """The database was restored from a dump and no catalogue rebuild has run since: objects written after the dump
+    have no rows yet, so nothing unaccounted for may be taken for a stray."""
+    restored = AuditEvent.objects.filter(action="system_db.restore").order_by("-at").values_list("at", flat=True)[:1]
+    if not restored:
+        return False
+    return not AuditEvent.objects.filter(action="catalog.rebuild", at__gt=restored[0]).exists()
+
+
 def stray_min_age() -> dt.timedelta:
     return dt.timedelta(seconds=int(getattr(settings, "WEDBACKUP_ORPHAN_MIN_AGE", 24 * 3600)))
 
@@ -141,7 +150,7 @@ def stray_delete(*, provider: Provider, wedding: Wedding, info: ObjectInfo, reas
         busy = wedding.jobs.filter(status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING],
                                    kind__in=WRITING_KINDS).exists()
         young = info.modified is None or timezone.now() - info.modified < min_age
-        if referenced or busy or young:
+        if referenced or busy or young or catalogue_behind():
             return False
         backend_for(provider).delete(info.key)
         audit_record(action="object.delete", target=f"provider:{provider.name}", by=by,

@@ -20,6 +20,7 @@ from providers.backends import backend_for
 from providers.backends.base import Backend, ProviderError
 from providers.models import Provider
 
+from .audit import audit_record
 from .integrity import replica_check
 from .layout import INDEX_PREFIX, MANIFEST_NAME, ROOT, index_slug, slug_manifest_key
 from .manifest import ManifestError, manifest_parse
@@ -313,4 +314,7 @@ def catalog_rebuild(*, only: list[str] | None = None,
             report.weddings.append(slug)
         if progress is not None:
             progress(slug, n, len(found))
+    if not only and not report.unreachable:  # the whole catalogue reconciled with every provider's manifests
+        audit_record(by="cli", action="catalog.rebuild", target="catalogue",
+                     details={"weddings": len(report.weddings), "skipped": len(report.skipped)})
     return report

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from backups.audit import audit_record
 from backups.deletion import DeleteRefused, replica_delete, stray_delete
 from backups.layout import object_key, wedding_prefix
 from backups.models import AuditEvent, BackupJob, Replica
@@ -168,3 +169,17 @@ def test_a_survivor_whose_place_is_unknown_does_not_count(three, policy):
     with pytest.raises(DeleteRefused, match="location is unknown"):
         replica_delete(replica=c, reason="test")
     assert on_disk(c)
+
+
+def test_no_stray_is_deleted_after_a_database_restore_until_the_catalogue_is_rebuilt(tmp_path, settings):
+    wedding = make_wedding()
+    provider = folder(tmp_path, "nas-a")
+    key = f"{wedding_prefix(wedding)}photo/written-after-the-dump.jpg"
+    backend_for(provider).put(key, io.BytesIO(b"x"), 1, sha256=hashlib.sha256(b"x").hexdigest())
+    settings.WEDBACKUP_ORPHAN_MIN_AGE = 0
+    audit_record(by="cli", action="system_db.restore", target="generation:1")
+    report = wedding_verify(wedding=wedding)
+    assert report.orphans == [f"nas-a: {key}"] and report.orphans_deleted == 0  # reported, kept
+    assert backend_for(provider).head(key) is not None
+    audit_record(by="cli", action="catalog.rebuild", target="catalogue")
+    assert wedding_verify(wedding=wedding).orphans_deleted == 1
