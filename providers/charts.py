@@ -10,6 +10,7 @@ from wedbackup.web import figure
 # Fewer points than this make no line: the chart says so instead of stretching one point over the axes.
 MIN_POINTS = 2
 HEADROOM = 1.15  # the highest point sits below the top of its axis, not on or above it
+EMPTY_LATENCY_MS = 100  # the latency axis of a chart with no checks yet
 
 
 def count_axis(*, top: int) -> dict:
@@ -42,7 +43,8 @@ def timeline_figure(rows: list[dict], *, since: dt.datetime, until: dt.datetime)
         ],
         title="Health over time", margin={"l": 60, "r": 70, "t": 40, "b": 60},
         xaxis={"type": "date", "range": [since.isoformat(), until.isoformat()]},
-        yaxis={"title": {"text": "ms"}, "rangemode": "tozero", "range": [0, max(worst, 1) * HEADROOM]},
-        yaxis2={"title": {"text": "failures"}, "overlaying": "y", "side": "right", **count_axis(top=failures)},
+        yaxis={"title": {"text": "ms"}, "rangemode": "tozero", "range": [0, (worst or EMPTY_LATENCY_MS) * HEADROOM]},
+        yaxis2={"title": {"text": "failures"}, "overlaying": "y", "side": "right", "showgrid": False,
+                **count_axis(top=failures)},
         **layout,
     )
