@@ -90,6 +90,7 @@ def pages() -> list[tuple[str, str]]:
 
     biggest = (Asset.objects.values("wedding").annotate(n=Count("id")).order_by("-n").first() or {}).get("wedding")
     slug = Wedding.objects.get(pk=biggest).slug
+    month = Wedding.objects.order_by("pk").first().date
     provider = Provider.objects.order_by("pk").first().pk
     job = BackupJob.objects.order_by("-pk").first().pk
     return [
@@ -106,6 +107,12 @@ def pages() -> list[tuple[str, str]]:
         ("costs page 3", "/costs/?page=3"),
         ("jobs", "/jobs/"),
         ("job json", f"/jobs/{job}.json"),
+        ("search couple", "/search/?q=Couple+4242"),
+        ("search couple, typo", "/search/?q=Cuple+4242"),
+        (f"search month ({month:%Y-%m})", f"/search/?q={month:%Y-%m}"),
+        ("search file name (one per wedding)", "/search/?q=00042.jpg"),
+        ("search broad (every photo), page 3", "/search/?q=photo&fpage=3"),
+        ("search no match", "/search/?q=first-dance"),
     ]
 
 
@@ -113,7 +120,9 @@ def measure(repeat: int) -> bool:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    # A superuser: every console page needs a named permission (wedbackup.web.page).
+    user, _ = get_user_model().objects.update_or_create(username="bench",
+                                                        defaults={"is_staff": True, "is_superuser": True})
     client = Client()
     client.force_login(user)
     ok = True
