@@ -46,6 +46,12 @@ def _enqueue(queue: str, func: Callable, *args, **kwargs) -> Job:
                                               retry=Retry(max=ABANDONED_RETRIES), **kwargs)
 
 
+def _track(job_id: int, rq_job: Job) -> None:
+    """The RQ job that will carry the backup on (its next round, or the round's finisher): the stuck-job check
+    asks RQ about it, so a job whose worker died with no retry left is reported at once, not hours later."""
+    BackupJob.objects.filter(pk=job_id).update(rq_job_id=rq_job.id)
+
+
 # -- backup ---------------------------------------------------------------------------------------------------
 def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.Kind.BACKUP,
                  validate_survivors_of: int | None = None) -> BackupJob:
@@ -54,7 +60,7 @@ def backup_start(*, wedding: Wedding, requested_by=None, kind: str = BackupJob.K
     queue = "critical" if wedding.wedding_day_critical else "default"
     params = {"validate_survivors_of": validate_survivors_of} if validate_survivors_of else {}
     job = BackupJob.objects.create(wedding=wedding, kind=kind, queue=queue, requested_by=requested_by, params=params)
-    transaction.on_commit(lambda: _enqueue(queue, backup_round, job.pk, 1))
+    transaction.on_commit(lambda: _track(job.pk, _enqueue(queue, backup_round, job.pk, 1)))
     return job
 
 
@@ -81,7 +87,7 @@ def backup_round(job_id: int, round_no: int) -> None:
     )
     batches = [_enqueue(job.queue, upload_batch, job.pk, ids) for ids in batched(pending)]
     depends = Dependency(jobs=batches, allow_failure=True) if batches else None
-    _enqueue(job.queue, backup_finish, job.pk, round_no, depends_on=depends)
+    _track(job.pk, _enqueue(job.queue, backup_finish, job.pk, round_no, depends_on=depends))
 
 
 def upload_batch(job_id: int, asset_ids: list[int]) -> dict:
@@ -106,7 +112,7 @@ def backup_finish(job_id: int, round_no: int) -> str:
     later = set(Asset.objects.filter(pk__in=gaps, seen_complete_at__gt=job.created).values_list("pk", flat=True))
     gaps = {pk: gap for pk, gap in gaps.items() if pk not in later}
     if gaps and round_no < MAX_ROUNDS:
-        _enqueue(job.queue, backup_round, job.pk, round_no + 1)
+        _track(job.pk, _enqueue(job.queue, backup_round, job.pk, round_no + 1))
         return "next round"
     return backup_complete(job=job, gaps=gaps, rounds=round_no)
 

@@ -8,9 +8,11 @@ import datetime as dt
 import django_rq
 import pytest
 from django.utils import timezone
+from rq.job import Job
 
 from backups.models import BackupJob, BackupPolicy, Replica
 from backups.snapshots import weddings_refresh
+from backups.tasks import backup_start
 from protection.checks import BELOW_POLICY_SEEN, alerts_check
 from providers.models import Provider
 from tests.factories import make_asset, make_provider, make_wedding
@@ -177,6 +179,19 @@ def test_a_queued_job_whose_rq_job_is_gone_is_stuck_at_once(channels, rq_queues)
     BackupJob.objects.filter(pk=lost.pk).update(status=Status.CANCELLED)
     alerts_check()
     assert sent(got, f"job_stuck:{lost.pk}") == ["opened", "resolved"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_whose_rq_job_died_for_good_is_stuck_at_once(channels, rq_queues, tmp_path):
+    make_provider(name="nas", kind="watched_folder", bucket=str(tmp_path / "nas"), options={"create": True})
+    job = backup_start(wedding=make_wedding())  # the engine records the RQ job carrying it on
+    job.refresh_from_db()
+    assert job.rq_job_id
+    alerts_check()
+    assert open_alert(f"job_stuck:{job.pk}") is None  # queued and alive
+    Job.fetch(job.rq_job_id, connection=django_rq.get_connection("default")).delete()  # e.g. lost with its Redis
+    alerts_check()
+    assert "its RQ job is gone" in open_alert(f"job_stuck:{job.pk}").detail
 
 
 def test_the_thresholds_are_settings(channels, settings):
