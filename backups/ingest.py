@@ -24,6 +24,7 @@ from .scanning import (  # noqa: F401 (detect_kind, hash_file, image_metadata: t
     scan_folder,
 )
 from .snapshots import wedding_refresh
+from .thumbnails import thumbnail_make
 
 OnFile = Callable[[str], None]
 # The fields a rescan compares; the rest of a catalogued asset is never loaded (bounded memory on big weddings).
@@ -138,6 +139,8 @@ def _catalogue(wedding: Wedding, relative_paths: list[str] | None = None) -> dic
 
 def _take(wedding: Wedding, asset: Asset | None, item: ScannedFile | Problem | Unread, report: ImportReport) -> None:
     """Record one scanned entry: new bytes are "seen complete" now and not protected until backed up again."""
+    if isinstance(item, ScannedFile):  # one photo at a time, decoded shrunk: a 5,000-photo import stays small
+        thumbnail_make(path=item.path, sha256=item.sha256, kind=item.kind)
     if isinstance(item, Problem):
         report.problems.append(item)
     elif isinstance(item, Unread):

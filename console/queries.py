@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 
 from backups.models import Plan, Replica, Wedding
+from backups.photo_grid import wedding_photos_page
 from backups.queries import (
     REPLICAS_PER_PAGE,
     active_jobs,
@@ -36,7 +37,7 @@ def overview() -> dict:
     }
 
 
-def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1) -> dict:
+def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1, photo_page: str | int = 1) -> dict:
     """Everything the wedding page shows; a fixed number of queries whatever the wedding's size."""
     rules = policy_rules()
     replicas = (
@@ -54,6 +55,7 @@ def wedding_detail(wedding: Wedding, *, replica_page: str | int = 1) -> dict:
         "distribution": wedding_distribution(wedding),
         "rpo": wedding_rpo(wedding=wedding),
         "replicas": Paginator(replicas, REPLICAS_PER_PAGE).get_page(replica_page),
+        "tiles": wedding_photos_page(wedding=wedding, page=photo_page, rules=rules),
         "jobs": list(wedding.jobs.select_related("requested_by")[:20]),
         "optimizations": list(Optimization.objects.filter(wedding=wedding).select_related("applied_by")[:10]),
     }

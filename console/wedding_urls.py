@@ -15,6 +15,8 @@ urlpatterns = [
     path("weddings/<slug:slug>/restore/", wedding_views.wedding_restore, name="wedding_restore"),
     path("weddings/<slug:slug>/restore-to/", wedding_views.wedding_restore_to, name="wedding_restore_to"),
     path("weddings/<slug:slug>/files/<int:pk>/", wedding_views.asset_download, name="asset_download"),
+    path("weddings/<slug:slug>/files/<int:pk>/thumbnail.jpg", wedding_views.asset_thumbnail,
+         name="asset_thumbnail"),
     path("weddings/<slug:slug>/files/<int:pk>/rehydrate/", wedding_views.asset_rehydrate_request,
          name="asset_rehydrate"),
     path("audit/", views.audit_list, name="audit"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 
@@ -14,6 +14,7 @@ from backups.fetch import FetchArchived, FetchError, asset_fetch, asset_rehydrat
 from backups.forms import ImportForm, RestoreForm
 from backups.models import Asset, Plan, Wedding
 from backups.tasks import backup_start, import_start, restore_start, verify_start, zip_start
+from backups.thumbnails import thumbnail_path
 from providers.backends.base import ProviderError
 from providers.residency import ZONES
 from wedbackup.web import action, page
@@ -53,7 +54,8 @@ def wedding_import(request: HttpRequest) -> HttpResponse:
 @page("backups.view_wedding")
 def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
     wedding = get_object_or_404(Wedding, slug=slug)
-    context = console_queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1))
+    context = console_queries.wedding_detail(wedding, replica_page=request.GET.get("page", 1),
+                                             photo_page=request.GET.get("photos", 1))
     context["charts"] = [{"id": "chart-distribution", "figure": charts.distribution_figure(context["distribution"])}]
     context["restore_form"] = RestoreForm()
     return render(request, "backups/wedding_detail.html", context)
@@ -132,3 +134,15 @@ def asset_rehydrate_request(request: HttpRequest, slug: str, pk: int) -> HttpRes
         messages.success(request, f"Rehydration of {asset.relative_path} requested: download it again in about "
                                   f"{hours:g} hours.")
     return redirect("backups:wedding", slug=slug)
+
+
+@page("backups.view_wedding")
+def asset_thumbnail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The photo's thumbnail, made at ingest and kept locally; 404 when there is none (RAW, video, unreadable)."""
+    sha256 = get_object_or_404(Asset.objects.only("sha256"), pk=pk, wedding__slug=slug).sha256
+    path = thumbnail_path(sha256=sha256)
+    if not sha256 or not path.is_file():
+        raise Http404("no thumbnail for this file")
+    response = FileResponse(path.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"  # named by the photo's sha256: never changes
+    return response

@@ -87,6 +87,12 @@ def run_workers(rq_queues):
 
 
 @pytest.fixture(autouse=True)
+def _thumbnails_in_tmp(settings, tmp_path_factory):
+    """Thumbnails made by ingest land in the session's temporary folder, not the checkout's var/."""
+    settings.WEDBACKUP_THUMB_DIR = str(tmp_path_factory.getbasetemp() / "thumbnails")
+
+
+@pytest.fixture(autouse=True)
 def _isolated_breakers(settings):
     """Circuit breakers live in Redis: give every test its own key prefix, so no state leaks between tests."""
     import uuid

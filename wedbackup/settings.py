@@ -217,6 +217,8 @@ WEDBACKUP_LOCK_WINDOW_DAYS = env_int("WEDBACKUP_LOCK_WINDOW_DAYS", 30)
 # Zip downloads: built by a worker in this folder (removed once downloaded), for weddings up to this size.
 WEDBACKUP_ZIP_DIR = env_str("WEDBACKUP_ZIP_DIR", str(VAR_DIR / "zips"))
 WEDBACKUP_ZIP_MAX_BYTES = env_int("WEDBACKUP_ZIP_MAX_BYTES", 20 * 1024**3)
+# Photo thumbnails for the console's grid, made at ingest and kept here (never on the providers).
+WEDBACKUP_THUMB_DIR = env_str("WEDBACKUP_THUMB_DIR", str(VAR_DIR / "thumbnails"))
 # /readyz: at least one RQ worker must have sent a heartbeat within this many seconds.
 WEDBACKUP_READY_WORKER_SECONDS = env_int("WEDBACKUP_READY_WORKER_SECONDS", 120)
 # /metrics: a bearer token, and/or client addresses allowed without one (comma-separated; none by default: behind a

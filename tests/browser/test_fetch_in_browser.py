@@ -58,3 +58,21 @@ def test_one_photo_downloads_from_the_wedding_page_with_its_catalogue_sha256(pag
     assert download_sha256(page, photo) == photo.sha256
     served = [e.details["provider"] for e in AuditEvent.objects.filter(action="asset.download").order_by("pk")]
     assert served == ["nas-0", "nas-1"]
+
+
+def test_the_wedding_page_opens_with_the_photo_grid_and_thumbnails(page, shoot, photo):
+    page.goto("/")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    page.goto(f"/weddings/{photo.wedding.slug}/")
+    tile = page.locator('[data-tile="ceremony/IMG_0001.jpg"] img')
+    tile.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=tile.element_handle())
+    assert tile.evaluate("img => img.naturalWidth") == 320
+    assert page.locator('[data-tile="ceremony/IMG_0001.jpg"] [data-badge="protected"]').inner_text() == \
+        "3 copies verified"
+    shoot("wedding-grid")
+    page.click("text=every copy, and why it is where it is")
+    assert page.url.endswith("#replicas")

@@ -1,0 +1,62 @@
+"""Small JPEG thumbnails of a wedding's photos, made at ingest and kept locally (never on the providers), named by
+the photo's sha256: a changed photo gets a new one, identical photos share one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .models import AssetKind
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = (320, 320)
+# Decoded at full size only when Pillow cannot shrink while decoding (JPEG can: ``draft``); beyond this, skipped.
+MAX_FULL_DECODE_PIXELS = 50_000_000
+MAX_JPEG_PIXELS = 400_000_000
+
+
+def thumbnail_path(*, sha256: str) -> Path:
+    return Path(settings.WEDBACKUP_THUMB_DIR) / sha256[:2] / f"{sha256}.jpg"
+
+
+def thumbnail_exists(*, sha256: str) -> bool:
+    return bool(sha256) and thumbnail_path(sha256=sha256).is_file()
+
+
+def thumbnail_make(*, path: Path, sha256: str, kind: str) -> bool:
+    """Make the photo's thumbnail unless it exists; False (never an exception) for what is not a readable photo
+    of a sane size: RAW and video get a placeholder in the console instead."""
+    if kind != AssetKind.PHOTO:
+        return False
+    target = thumbnail_path(sha256=sha256)
+    if target.is_file():
+        return True
+    try:
+        with Image.open(path) as img:
+            pixels = img.size[0] * img.size[1]
+            if pixels > (MAX_JPEG_PIXELS if img.format == "JPEG" else MAX_FULL_DECODE_PIXELS):
+                log.info("no thumbnail for %s: %s pixels is too large to decode here", path, pixels)
+                return False
+            img.draft("RGB", THUMB_SIZE)  # JPEG decodes at 1/2..1/8 scale: a 50 MP photo never sits in memory
+            thumb = ImageOps.exif_transpose(img)
+            thumb.thumbnail(THUMB_SIZE)
+            thumb = thumb.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        log.info("no thumbnail for %s: %s", path, exc)
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".thumb-", suffix=".jpg")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            thumb.save(out, "JPEG", quality=80, optimize=True)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True
