@@ -28,7 +28,7 @@ from .thumbnails import thumbnail_make
 
 OnFile = Callable[[str], None]
 # The fields a rescan compares; the rest of a catalogued asset is never loaded (bounded memory on big weddings).
-_CATALOGUE_FIELDS = ("pk", "relative_path", "size", "sha256", "source_mtime_ns", "missing_since")
+_CATALOGUE_FIELDS = ("pk", "relative_path", "kind", "size", "sha256", "source_mtime_ns", "missing_since")
 
 
 @dataclass
@@ -145,6 +145,8 @@ def _take(wedding: Wedding, asset: Asset | None, item: ScannedFile | Problem | U
         report.problems.append(item)
     elif isinstance(item, Unread):
         (report.pending if item.pending else report.unchanged).append(item.relative_path)
+        if asset is not None and not item.pending:  # photos catalogued before thumbnails existed get one now
+            thumbnail_make(path=Path(wedding.source_path) / item.relative_path, sha256=asset.sha256, kind=asset.kind)
     elif asset is None:
         Asset.objects.create(wedding=wedding, **_asset_fields(item), seen_complete_at=timezone.now())
         report.added.append(item.relative_path)

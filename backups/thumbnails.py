@@ -37,11 +37,15 @@ def thumbnail_make(*, path: Path, sha256: str, kind: str) -> bool:
     target = thumbnail_path(sha256=sha256)
     if target.is_file():
         return True
+    unusable = target.with_suffix(".none")  # remembered, so that a rescan does not try the same bytes again
+    if unusable.exists():
+        return False
     try:
         with Image.open(path) as img:
             pixels = img.size[0] * img.size[1]
             if pixels > (MAX_JPEG_PIXELS if img.format == "JPEG" else MAX_FULL_DECODE_PIXELS):
                 log.info("no thumbnail for %s: %s pixels is too large to decode here", path, pixels)
+                _remember_unusable(unusable)
                 return False
             img.draft("RGB", THUMB_SIZE)  # JPEG decodes at 1/2..1/8 scale: a 50 MP photo never sits in memory
             thumb = ImageOps.exif_transpose(img)
@@ -49,6 +53,8 @@ def thumbnail_make(*, path: Path, sha256: str, kind: str) -> bool:
             thumb = thumb.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         log.info("no thumbnail for %s: %s", path, exc)
+        if not isinstance(exc, FileNotFoundError | PermissionError):  # the bytes are fine, the file may come back
+            _remember_unusable(unusable)
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".thumb-", suffix=".jpg")
@@ -60,3 +66,8 @@ def thumbnail_make(*, path: Path, sha256: str, kind: str) -> bool:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return True
+
+
+def _remember_unusable(marker: Path) -> None:
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from PIL import Image
 
-from backups import ingest, thumbnails
+from backups import thumbnails
 from backups.ingest import wedding_import, wedding_rescan
 from backups.models import Asset
 from backups.photo_grid import TILES_PER_PAGE
@@ -61,11 +61,17 @@ def test_ingest_makes_small_jpeg_thumbnails_of_photos_only_and_skips_unreadable_
         assert not thumb_of(wedding, rel).exists()
 
 
-def test_a_rescan_reads_no_photo_twice_and_keeps_the_thumbnails(imported, monkeypatch):
-    calls = []
-    monkeypatch.setattr(ingest, "thumbnail_make", lambda **kw: calls.append(kw))
+def test_a_rescan_decodes_no_photo_again_but_makes_a_missing_thumbnail(imported, monkeypatch):
+    opened = []
+    real_open = thumbnails.Image.open
+    monkeypatch.setattr(thumbnails.Image, "open", lambda path, *a: opened.append(path) or real_open(path, *a))
     wedding_rescan(wedding=imported.wedding)
-    assert calls == []
+    assert opened == []  # the thumbnails exist; a broken photo is remembered; raw and video are not tried
+    lost = thumb_of(imported.wedding, "ceremony/flat.png")
+    lost.unlink()
+    report = wedding_rescan(wedding=imported.wedding)
+    assert lost.is_file() and len(report.unchanged) == 5
+    assert [p.name for p in opened] == ["flat.png"]
 
 
 def test_a_huge_image_is_skipped_gracefully_but_a_jpeg_is_decoded_shrunk(tmp_path, monkeypatch, settings):
