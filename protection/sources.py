@@ -15,9 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import django_rq
+import redis
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from backups.ingest import ImportReport, wedding_ingest_paths, wedding_rescan
 from backups.models import CRITICAL_DAYS_AFTER, CRITICAL_DAYS_BEFORE, Asset, BackupJob, Wedding
@@ -32,6 +36,7 @@ TAKE_BATCH = 500
 _BACKUP_KINDS = (BackupJob.Kind.BACKUP, BackupJob.Kind.REPAIR, BackupJob.Kind.FAILOVER)
 _UNSEEN = ("unseen",)
 ACTIVE_JOB_STALE = dt.timedelta(minutes=15)
+RQ_ALIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
 
 def quiet_seconds() -> float:
@@ -62,20 +67,35 @@ def watched_weddings(*, critical: bool, plan: str = "", today: dt.date | None = 
 
 
 def backup_ensure(*, wedding: Wedding) -> BackupJob | None:
-    """Start a backup of what was taken, unless one is already queued for the wedding (it will plan the new files
-    when it starts); a running one may have planned before they arrived, so it does not count."""
+    """Start a backup of what was taken, unless one is already queued for the wedding and can still run (it will
+    plan the new files when it starts); a running one may have planned before they arrived, so it does not count."""
     queued = BackupJob.objects.filter(wedding=wedding, kind__in=_BACKUP_KINDS, status=BackupJob.Status.QUEUED)
-    if queued.exists():
+    if any(backup_alive(job) for job in queued):
         return None
     return backup_start(wedding=wedding)
 
 
-def backup_active(*, wedding: Wedding, stale_after: dt.timedelta = ACTIVE_JOB_STALE) -> bool:
-    """A backup of the wedding is queued, or running and started recently (an older running row may be a job whose
-    worker died: it must not hold the wedding's next backup back forever; the stuck-job alert reports it)."""
-    jobs = BackupJob.objects.filter(wedding=wedding, kind__in=_BACKUP_KINDS)
-    return (jobs.filter(status=BackupJob.Status.QUEUED).exists()
-            or jobs.filter(status=BackupJob.Status.RUNNING, created__gte=timezone.now() - stale_after).exists())
+def backup_active(*, wedding: Wedding) -> bool:
+    """A backup of the wedding is queued or running and can still finish. A row whose RQ job died for good (its
+    worker lost with no retry left, Redis emptied) must not hold the wedding's next backup back forever; the
+    stuck-job alert reports it."""
+    jobs = BackupJob.objects.filter(wedding=wedding, kind__in=_BACKUP_KINDS,
+                                    status__in=[BackupJob.Status.QUEUED, BackupJob.Status.RUNNING])
+    return any(backup_alive(job) for job in jobs)
+
+
+def backup_alive(job: BackupJob, *, stale_after: dt.timedelta = ACTIVE_JOB_STALE) -> bool:
+    """Can this job still finish? The RQ job the engine records as carrying it on says so (however long it has run);
+    before one is recorded (it is enqueued when the transaction commits), only a young row counts."""
+    if not job.rq_job_id:
+        return timezone.now() - job.created < stale_after
+    try:
+        status = Job.fetch(job.rq_job_id, connection=django_rq.get_connection(job.queue)).get_status()
+    except NoSuchJobError:
+        return False
+    except (KeyError, redis.RedisError):  # Redis away or an unknown queue: not evidence that the job is dead
+        return True
+    return status in RQ_ALIVE
 
 
 def wedding_scan(*, wedding: Wedding, quiet: float | None = None, catch_up: bool = False,

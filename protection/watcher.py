@@ -41,6 +41,7 @@ from backups.tasks import backup_start
 from .inbox import inbox_scan
 from .leases import lease_acquire, lease_release, lease_renew
 from .sources import (
+    TAKE_BATCH,
     QuietTracker,
     backup_active,
     paths_take,
@@ -158,6 +159,12 @@ class SourceWatcher:
         self.observer.join(timeout=5)
 
     # -- ownership -------------------------------------------------------------------------------------------------
+    def _renew_due(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_renew:
+            self._next_renew = now + self.lease / 3
+            self._renew()
+
     def _renew(self) -> None:
         for wedding_id in list(self.weddings):
             if not lease_renew(conn=self.conn, key=lease_key(wedding_id), owner=self.owner, seconds=self.lease):
@@ -217,11 +224,15 @@ class SourceWatcher:
         due = watched.tracker.due()
         if due:
             wedding = Wedding.objects.get(pk=watched.wedding_id)
-            report = paths_take(wedding=wedding, relative_paths=due, backup=False)
-            watched.backup_owed |= bool(report.taken)
-            for problem in report.problems:
-                if problem.retry:  # it changed while read: once it settles again
-                    watched.tracker.touch(problem.relative_path)
+            for i in range(0, len(due), TAKE_BATCH):  # a card dump takes long: the lease is renewed as it goes
+                report = paths_take(wedding=wedding, relative_paths=due[i:i + TAKE_BATCH], backup=False)
+                watched.backup_owed |= bool(report.taken)
+                for problem in report.problems:
+                    if problem.retry:  # it changed while read: once it settles again
+                        watched.tracker.touch(problem.relative_path)
+                self._renew_due()
+                if watched.wedding_id not in self.weddings:
+                    return  # lost meanwhile: its new owner rescans and backs up what we took
         # One backup at a time per wedding: a running one plans files taken meanwhile in its next round, and
         # overlapping jobs would plan the same files twice; what it misses, the next one (started when it ends) takes.
         if watched.backup_owed:
