@@ -116,7 +116,7 @@ def pages() -> list[tuple[str, str]]:
     ]
 
 
-def measure(repeat: int) -> bool:
+def measure(repeat: int, only: str = "") -> bool:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -128,6 +128,8 @@ def measure(repeat: int) -> bool:
     ok = True
     print("\n| page | median ms | worst ms | queries |\n|---|---:|---:|---:|")
     for name, url in pages():
+        if only not in name:
+            continue
         times = []
         for _ in range(repeat):
             with CaptureQueriesContext(connection) as ctx:
@@ -148,6 +150,7 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=TARGET_ASSETS)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the database (and reuse a seeded one)")
+    parser.add_argument("--only", default="", help="only the pages whose name contains this (e.g. search)")
     args = parser.parse_args()
     if connections["default"].vendor != "postgresql":
         sys.exit("set DATABASE_URL to a PostgreSQL server")
@@ -157,7 +160,7 @@ def main() -> None:
     try:
         seed(args.weddings, args.assets)
         refresh()
-        ok = measure(args.repeat)
+        ok = measure(args.repeat, args.only)
     finally:
         connections.close_all()
         if not args.keep:
