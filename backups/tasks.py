@@ -46,10 +46,11 @@ def _enqueue(queue: str, func: Callable, *args, **kwargs) -> Job:
                                               retry=Retry(max=ABANDONED_RETRIES), **kwargs)
 
 
-def _track(job_id: int, rq_job: Job) -> None:
+def _track(job_id: int, rq_job: Job | None) -> None:
     """The RQ job that will carry the backup on (its next round, or the round's finisher): the stuck-job check
     asks RQ about it, so a job whose worker died with no retry left is reported at once, not hours later."""
-    BackupJob.objects.filter(pk=job_id).update(rq_job_id=rq_job.id)
+    if rq_job is not None:  # None when django-rq defers the enqueue to the end of the request
+        BackupJob.objects.filter(pk=job_id).update(rq_job_id=rq_job.id)
 
 
 # -- backup ---------------------------------------------------------------------------------------------------
