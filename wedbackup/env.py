@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+import dj_database_url
+
 
 class ConfigError(Exception):
     pass
@@ -72,3 +74,21 @@ def local_secret(var_dir: Path, filename: str, make) -> str:
 
 def new_django_secret() -> str:
     return secrets.token_urlsafe(50)
+
+
+# SQLite (the zero-config `make run` database) is written by the console, the workers and the watcher at once:
+# WAL lets readers go on during a write, and a write waits its turn (IMMEDIATE transactions and a busy
+# timeout) instead of failing with "database is locked".
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_config(url: str, *, conn_max_age: int = 0) -> dict:
+    """One database's Django settings from its URL, with SQLite tuned for several writer processes."""
+    config = dj_database_url.parse(url, conn_max_age=conn_max_age)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config.setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
+    return config

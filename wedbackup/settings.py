@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dj_database_url
 from cryptography.fernet import Fernet
 
-from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, local_secret, new_django_secret
+from .env import (
+    ConfigError,
+    database_config,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    local_secret,
+    new_django_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("WEDBACKUP_VAR_DIR", str(BASE_DIR / "var")))
@@ -91,7 +100,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": database_config(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'wedbackup.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
     )
