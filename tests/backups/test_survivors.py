@@ -9,21 +9,16 @@ from django.utils import timezone
 
 from backups.failover import provider_mark_down
 from backups.ingest import wedding_import
-from backups.models import BackupJob, BackupPolicy, Replica
+from backups.models import BackupJob, Replica
 from backups.planning import asset_gaps
 from backups.tasks import backup_start
-from tests.factories import make_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def folders(tmp_path):
-    policy = BackupPolicy.default()
-    policy.min_copies, policy.min_distinct_providers, policy.critical_extra_copies = 2, 1, 0
-    policy.save()
-    return [make_provider(name=f"folder-{i}", kind="watched_folder", region="us-east-1",
-                          bucket=str(tmp_path / f"target-{i}"), options={"create": True}) for i in range(4)]
+def folders(two_copy_folders):
+    return two_copy_folders(4)
 
 
 def _wedding(tmp_path, date):

@@ -11,24 +11,19 @@ from pathlib import Path
 import pytest
 
 from backups.ingest import wedding_import
-from backups.models import BackupJob, BackupPolicy, Replica
+from backups.models import BackupJob, Replica
 from backups.planning import asset_gaps
 from backups.repair import repair_prune_temporaries
 from backups.tasks import backup_start
 from providers.health import health_check_all
 from providers.models import FailoverEvent, Provider
-from tests.factories import make_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def folders(tmp_path):
-    policy = BackupPolicy.default()
-    policy.min_copies, policy.min_distinct_providers, policy.critical_extra_copies = 2, 1, 0
-    policy.save()
-    return [make_provider(name=f"folder-{i}", kind="watched_folder", region="us-east-1",
-                          bucket=str(tmp_path / f"target-{i}"), options={"create": True}) for i in range(3)]
+def folders(two_copy_folders):
+    return two_copy_folders(3)
 
 
 @pytest.fixture
