@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from django.utils import timezone
-
 from providers.backends import backend_for
 from providers.backends.base import ProviderError
 
+from .damage import replica_mark_damaged
 from .integrity import replica_check
 from .models import Replica, Wedding
 
@@ -43,8 +42,7 @@ def survivors_validate(*, wedding: Wedding, lost_provider_id: int) -> dict:
         where = f"{replica.provider.name}: {replica.object_key}"
         if error:
             report["unreachable"].append(f"{where}: {error}")
-        elif problem and Replica.objects.filter(pk=replica.pk, status=Replica.Status.VERIFIED).update(
-                status=Replica.Status.FAILED, last_error=f"failover check: {problem}", updated=timezone.now()):
+        elif problem and replica_mark_damaged(replica=replica, why=f"failover check: {problem}"):
             report["damaged"].append(f"{where}: {problem}")
         else:
             report["ok"] += 1
