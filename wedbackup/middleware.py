@@ -17,7 +17,7 @@ class SuperuserOnlyPaths:
         self.prefixes = tuple(settings.WEDBACKUP_SUPERUSER_PATHS)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(self.prefixes):
+        if request.path_info.startswith(self.prefixes):  # what URLs resolve by, whatever the prefix
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())

@@ -131,3 +131,11 @@ def test_django_rq_views_are_for_superusers_only(django_user_model):
     assert root.get("/admin/rq/").status_code == 200
     assert Client().get("/admin/rq/")["Location"].startswith("/accounts/login/")
 
+
+def test_django_rq_views_stay_closed_when_the_console_is_served_under_a_prefix(django_user_model):
+    """Behind a proxy at /wedbackup/ (SCRIPT_NAME) the views still resolve by path_info: so must the guard."""
+    operator = Client()
+    operator.force_login(user_in(django_user_model, "op", groups=["admin"]))
+    assert operator.get("/admin/rq/", SCRIPT_NAME="/wedbackup").status_code == 403
+    assert operator.post("/admin/rq/queues/0/empty/", SCRIPT_NAME="/wedbackup").status_code == 403
+
