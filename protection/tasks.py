@@ -10,6 +10,7 @@ import django_rq
 from django.conf import settings
 from django.utils import timezone
 from rq import Retry
+from rq.job import Job
 
 from .checks import alerts_check
 from .drills import drills_run
@@ -31,16 +32,22 @@ RUNNERS: dict[str, tuple[str, Callable[[Schedule], dict]]] = {
 
 def schedules_dispatch() -> list[str]:
     """RQ cron entry (every minute): claim the due schedules and enqueue one run of each; returns what started.
-    An unstarted run expires after one interval, so a backlog never stacks up runs of one schedule."""
-    started = []
-    for schedule in schedules_claim(now=timezone.now()):
-        queue, _ = RUNNERS[schedule.task]
-        interval = schedule.interval_minutes * 60
-        django_rq.get_queue(queue, commit_mode="auto").enqueue(
-            schedule_run, schedule.pk, ttl=interval, result_ttl=max(interval * 3, 3600),
-            job_timeout=settings.RQ_QUEUES[queue]["DEFAULT_TIMEOUT"], retry=Retry(max=1))
-        started.append(str(schedule))
-    return started
+    An unstarted run expires after one interval, so a backlog never stacks up runs of one schedule. An enqueue
+    that fails leaves its schedule due (the claim rolls back); one already enqueued for that occurrence is not
+    enqueued again."""
+    return [str(s) for s in schedules_claim(now=timezone.now(), start=schedule_enqueue)]
+
+
+def schedule_enqueue(schedule: Schedule, job_id: str) -> None:
+    """Enqueue one run of ``schedule`` as RQ job ``job_id``, unless that job exists already (raises when Redis
+    cannot be reached: the caller's claim rolls back)."""
+    queue_name, _ = RUNNERS[schedule.task]
+    queue = django_rq.get_queue(queue_name, commit_mode="auto")
+    if Job.exists(job_id, connection=queue.connection):
+        return
+    interval = schedule.interval_minutes * 60
+    queue.enqueue(schedule_run, schedule.pk, job_id=job_id, ttl=interval, result_ttl=max(interval * 3, 3600),
+                  job_timeout=settings.RQ_QUEUES[queue_name]["DEFAULT_TIMEOUT"], retry=Retry(max=1))
 
 
 def schedule_run(schedule_id: int) -> dict:
