@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -31,6 +33,7 @@ MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 UNVERIFIED = Replica.REBUILT_UNCHECKED
+HEAD_THREADS = 8  # HEADs in flight per wedding: a rebuild of a whole fleet is bound by round trips
 
 
 @dataclass
@@ -199,9 +202,24 @@ def _copies(slug: str, manifests: list[Found], files: dict[str, tuple[dict, str]
     return copies
 
 
-def _replica_check(asset: Asset, provider: Provider, copy: dict, backends: dict[int, Backend],
+class _Backends:
+    """One backend per provider for a wedding's checks, built once, shared by the HEAD threads."""
+
+    def __init__(self):
+        self._built: dict[int, Backend] = {}
+        self._lock = threading.Lock()
+
+    def get(self, provider: Provider) -> Backend:
+        with self._lock:
+            if provider.pk not in self._built:
+                self._built[provider.pk] = backend_for(provider)
+            return self._built[provider.pk]
+
+
+def _replica_check(asset: Asset, provider: Provider, copy: dict, backends: _Backends,
                    unreachable: set[str]) -> tuple[Replica, str]:
-    """An unsaved replica as recorded, and why it is not verified ("" when a HEAD confirmed it)."""
+    """An unsaved replica as recorded, and why it is not verified ("" when a HEAD confirmed it). No database
+    access here: it runs in the HEAD threads."""
     retain = copy.get("retain_until")
     replica = Replica(
         asset=asset, provider=provider, object_key=copy["key"], storage_class=copy.get("storage_class") or "",
@@ -214,7 +232,7 @@ def _replica_check(asset: Asset, provider: Provider, copy: dict, backends: dict[
     if provider.name in unreachable or not provider.enabled:
         return replica, f"{UNVERIFIED}: {provider.name} was unreachable; run rebuild_catalog again when it is back"
     try:
-        backend = backends.setdefault(provider.pk, backend_for(provider))
+        backend = backends.get(provider)
         problem = replica_check(replica, backend, deep=False)
         if not problem and not _checksum_in_common(replica, backend):
             # Not "unchecked" (a later verify would accept it on size again): damage until a repair rewrites it.
@@ -250,8 +268,7 @@ def wedding_rebuild(*, slug: str, manifests: list[Found], providers: dict[str, P
         report.disagreements.append(f"{slug}: the catalogue held {expected} files; the manifests name {len(files)}")
     held = {(r.provider.name, r.asset.relative_path): r for r in
             Replica.objects.filter(asset__wedding=wedding).select_related("provider", "asset")}
-    backends: dict[int, Backend] = {}
-    rows: list[tuple[Replica, str]] = []
+    todo: list[tuple[Asset, Provider, dict]] = []
     unknown: set[str] = set()
     for (name, path), copy in _copies(slug, manifests, files).items():
         provider, current = providers.get(name), held.get((name, path))
@@ -261,7 +278,10 @@ def wedding_rebuild(*, slug: str, manifests: list[Found], providers: dict[str, P
         if current and current.status == Replica.Status.VERIFIED and current.sha256 == assets[path].sha256:
             report.replicas_verified += 1
             continue
-        rows.append(_replica_check(assets[path], provider, copy, backends, unreachable))
+        todo.append((assets[path], provider, copy))
+    backends = _Backends()
+    with ThreadPoolExecutor(max_workers=HEAD_THREADS, thread_name_prefix="rebuild-head") as pool:
+        rows = list(pool.map(lambda t: _replica_check(*t, backends, unreachable), todo))
     report.skipped += [f"{slug}: copies on {name} are not recorded: no provider of that name is configured"
                        for name in sorted(unknown)]
     _replicas_write(rows, held, report)
