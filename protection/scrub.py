@@ -7,9 +7,12 @@ transaction, through the same signal verify uses; a ``SCRUB_MISMATCH`` alert ope
 no copy the scrub failed is left and every copy repaired since has been read back again. A provider that cannot
 be reached is skipped for the rest of the run and reported, never condemned.
 
-Safe as an RQ job: one run at a time (a Redis lock), progress written every chunk (a copy read OK is stamped at
-once, a damaged one is marked with its repair in one transaction), so a crash loses at most a chunk's reads and
-the next run reads those copies again; a run stops at its time budget and the next one catches up.
+Safe as an RQ job: one run at a time (a Redis lock, renewed after every copy), progress written every chunk (a copy
+read OK is stamped, a damaged one is marked with its repair in one transaction). Chunks are sized in bytes
+(WEDBACKUP_SCRUB_CHUNK_BYTES, and at most ``CHUNK`` copies), so a chunk of large videos is as bounded as one of
+photos and a crash loses at most a chunk's reads. The time budget is checked before every copy: a run that reaches
+it stops at the next copy, writes what it read, and the next run goes on with the copies not read (those read are
+stamped and no longer due).
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import django_rq
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
@@ -44,7 +50,7 @@ log = logging.getLogger(__name__)
 LOCK_KEY = "wedbackup:scrub-lock"
 LOCK_SECONDS = 3600
 RUN_SECONDS = 45 * 60  # under the RQ job timeout; what is left stays due and the next run catches up
-CHUNK = 200
+CHUNK = 200  # copies per chunk at most (one query); the chunk's bytes are bounded by WEDBACKUP_SCRUB_CHUNK_BYTES
 READ_THREADS = 4  # copies read at once (streams of a part each: memory stays bounded)
 DETAIL_LINES = 50
 ALERT_PREFIX = "scrub_mismatch:wedding:"
@@ -66,10 +72,54 @@ class _Tally:
     alerted: set[int] = field(default_factory=set)  # weddings found damaged by this run
 
 
+class _Budget:
+    """The run's time budget, checked by the reader threads before each copy: the first copy is always read (every
+    run makes progress), none is started once the budget is spent."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._clock, self._deadline, self._lock = clock, clock() + seconds, threading.Lock()
+        self.started, self.spent = 0, False
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.started and (self.spent or self._clock() >= self._deadline):
+                self.spent = True
+                return False
+            self.started += 1
+            return True
+
+
+def chunk_bytes() -> int:
+    return max(1, int(getattr(settings, "WEDBACKUP_SCRUB_CHUNK_BYTES", 1 << 30)))
+
+
+def scrub_chunks(*, ids: list[int], sizes: dict[int, int], limit: int, most: int = CHUNK) -> Iterator[list[int]]:
+    """``ids`` in order, cut into chunks of at most ``limit`` bytes (a larger copy is a chunk of its own) and at most
+    ``most`` copies."""
+    chunk, total = [], 0
+    for pk in ids:
+        size = sizes.get(pk, 0)
+        if chunk and (total + size > limit or len(chunk) >= most):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(pk)
+        total += size
+    if chunk:
+        yield chunk
+
+
+def _sizes(ids: list[int]) -> dict[int, int]:
+    sizes: dict[int, int] = {}
+    for first in range(0, len(ids), 5000):
+        sizes.update(Replica.objects.filter(pk__in=ids[first:first + 5000]).values_list("pk", "size"))
+    return sizes
+
+
 def scrub_run(*, now: dt.datetime | None = None, budget_seconds: float = RUN_SECONDS) -> ScrubRun:
     """Read this run's slice of the verified copies (``now`` is the run's clock: tests move it forward)."""
     now = now or timezone.now()
-    lock = django_rq.get_connection("default").lock(LOCK_KEY, timeout=LOCK_SECONDS)
+    # Not thread-local: the lock is renewed after each copy, whichever thread read it.
+    lock = django_rq.get_connection("default").lock(LOCK_KEY, timeout=LOCK_SECONDS, thread_local=False)
     if not lock.acquire(blocking=False):
         running = ScrubRun.objects.filter(finished_at__isnull=True).first()
         return running or ScrubRun.objects.create(started_at=now, finished_at=now,
@@ -92,21 +142,21 @@ def _scrub(*, now: dt.datetime, budget_seconds: float, lock) -> ScrubRun:
     rechecks = _rechecks(providers=providers)
     ids = list(dict.fromkeys([*rechecks, *slice_ids(candidates=candidates, plan=plan, now=now, providers=providers)]))
     tally, backends = _Tally(), {p.pk: backend_for(p) for p in providers}
-    started, stopped = time.monotonic(), ""
+    started, budget, stopped = time.monotonic(), _Budget(budget_seconds), ""
     with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="scrub-read") as pool:
-        for first in range(0, len(ids), CHUNK):
-            if time.monotonic() - started > budget_seconds:
-                stopped = f"time budget of {budget_seconds:.0f} s reached after {first} of {len(ids)} copies"
-                break
-            chunk = ids[first:first + CHUNK]
+        for chunk in scrub_chunks(ids=ids, sizes=_sizes(ids), limit=chunk_bytes()):
             rows = {r.pk: r for r in Replica.objects.filter(pk__in=chunk, status=Replica.Status.VERIFIED)
                     .select_related("provider", "asset__wedding")}
             skip = set(tally.unreachable)
             todo = [rows[pk] for pk in chunk if pk in rows and rows[pk].provider_id not in skip]
-            for outcome in pool.map(lambda r: _read(r, backend=backends[r.provider_id]), todo):
-                _count(outcome, tally=tally)
+            futures = [pool.submit(_read, r, backend=backends[r.provider_id], budget=budget) for r in todo]
+            for future in as_completed(futures):
+                _count(future.result(), tally=tally)
+                lock.extend(LOCK_SECONDS, replace_ttl=True)
             _flush(run=run, tally=tally, now=now)
-            lock.extend(LOCK_SECONDS, replace_ttl=True)
+            if budget.spent:
+                stopped = f"time budget of {budget_seconds:.0f} s reached after {tally.checked} of {len(ids)} copies"
+                break
     _resolve(tally=tally)
     finished = now + dt.timedelta(seconds=time.monotonic() - started)
     by_id = {p.pk: p.name for p in providers}
@@ -130,11 +180,14 @@ class _Outcome:
     archived: bool
     problem: str  # '' when the copy is what we recorded
     error: str  # the provider could not be read
+    skipped: bool = False  # not read: the run's time budget was spent
 
 
-def _read(replica: Replica, *, backend: Backend) -> _Outcome:
+def _read(replica: Replica, *, backend: Backend, budget: _Budget) -> _Outcome:
     """One copy read back (or HEADed, when archived), in a reader thread: no database, no shared state."""
     archived = copy_is_archived(replica)
+    if not budget.take():
+        return _Outcome(replica, archived, "", "", skipped=True)
     try:
         try:
             problem = replica_check(replica, backend, deep=not archived)
@@ -148,7 +201,7 @@ def _read(replica: Replica, *, backend: Backend) -> _Outcome:
 
 def _count(outcome: _Outcome, *, tally: _Tally) -> None:
     replica = outcome.replica
-    if replica.provider_id in tally.unreachable:
+    if outcome.skipped or replica.provider_id in tally.unreachable:
         return  # read while another thread found its provider unreachable: that provider waits for the next run
     if outcome.error:
         log.warning("scrub: %s unreachable, skipped for this run: %s", replica.provider.name, outcome.error)

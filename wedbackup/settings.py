@@ -172,6 +172,8 @@ WEDBACKUP_NOTIFY_EMAILS = env_list("WEDBACKUP_NOTIFY_EMAILS", [])
 WEDBACKUP_ALERT_EMAILS = env_list("WEDBACKUP_ALERT_EMAILS", WEDBACKUP_NOTIFY_EMAILS)
 WEDBACKUP_ALERT_WEBHOOK_URL = env_str("WEDBACKUP_ALERT_WEBHOOK_URL", "")
 WEDBACKUP_ALERT_REPEAT_MINUTES = env_int("WEDBACKUP_ALERT_REPEAT_MINUTES", 240)
+# An alert check that has more than this many alerts to send (a big outage) sends one digest listing them instead.
+WEDBACKUP_ALERT_DIGEST_OVER = env_int("WEDBACKUP_ALERT_DIGEST_OVER", 5)
 # When the checks (protection.checks, every 5 minutes) raise: a wedding below policy this long, a job queued or
 # running this long, a wedding-day source folder without a new file this long; a cost snapshot above this monthly
 # amount in the snapshot's currency (0: no budget).
@@ -181,6 +183,8 @@ WEDBACKUP_ALERT_SOURCE_IDLE_MINUTES = env_int("WEDBACKUP_ALERT_SOURCE_IDLE_MINUT
 WEDBACKUP_COST_BUDGET_MONTHLY = env_float("WEDBACKUP_COST_BUDGET_MONTHLY", 0.0)
 # Restore drills (protection.drills): files restored from each provider per drill.
 WEDBACKUP_DRILL_FILES = env_int("WEDBACKUP_DRILL_FILES", 5)
+# Scrubbing (protection.scrub): bytes read between two progress writes (a chunk; one copy larger is its own chunk).
+WEDBACKUP_SCRUB_CHUNK_BYTES = env_int("WEDBACKUP_SCRUB_CHUNK_BYTES", 1024 * 1024 * 1024)
 
 # Engine tunables.
 WEDBACKUP_PART_SIZE = env_int("WEDBACKUP_PART_SIZE", 8 * 1024 * 1024)
