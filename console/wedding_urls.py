@@ -10,6 +10,7 @@ urlpatterns = [
     path("weddings/", wedding_views.wedding_list, name="weddings"),
     path("weddings/import/", wedding_views.wedding_import, name="wedding_import"),
     path("weddings/<slug:slug>/", wedding_views.wedding_detail, name="wedding"),
+    path("weddings/<slug:slug>/timeline/", wedding_views.wedding_timeline_page, name="wedding_timeline"),
     path("weddings/<slug:slug>/backup/", wedding_views.wedding_backup, name="wedding_backup"),
     path("weddings/<slug:slug>/verify/", wedding_views.wedding_verify, name="wedding_verify"),
     path("weddings/<slug:slug>/restore/", wedding_views.wedding_restore, name="wedding_restore"),

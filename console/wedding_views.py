@@ -7,6 +7,7 @@ import mimetypes
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 
 from backups import charts, queries
@@ -20,6 +21,7 @@ from providers.residency import ZONES
 from wedbackup.web import action, page
 
 from . import queries as console_queries
+from .timeline import wedding_next_runs, wedding_timeline
 
 STATUSES = [("protected", "Protected"), ("at-risk", "At risk")]
 SORTS = [("date", "Newest first"), ("oldest", "Oldest first"), ("couple", "Couple"), ("bytes", "Largest"),
@@ -58,7 +60,21 @@ def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
                                              photo_page=request.GET.get("photos", 1))
     context["charts"] = [{"id": "chart-distribution", "figure": charts.distribution_figure(context["distribution"])}]
     context["restore_form"] = RestoreForm()
+    context["timeline"] = wedding_timeline(wedding=wedding)
+    context["next_runs"] = wedding_next_runs(wedding=wedding)
     return render(request, "backups/wedding_detail.html", context)
+
+
+@page("backups.view_wedding")
+def wedding_timeline_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The wedding's whole story, a page at a time (``before``: the cursor the previous page ended on)."""
+    wedding = get_object_or_404(Wedding, slug=slug)
+    try:
+        before = parse_datetime(request.GET.get("before", "").replace(" ", "+"))  # "+" arrives as a space
+    except ValueError:
+        before = None
+    return render(request, "backups/wedding_timeline.html", {
+        "wedding": wedding, "timeline": wedding_timeline(wedding=wedding, before=before, limit=100)})
 
 
 @action("backups.backup_wedding")

@@ -44,6 +44,7 @@ def urls(wedding, provider, optimization, schedule):
         ("post", "/refresh/", "backups.backup_wedding", ACTION),
         ("get", "/weddings/", "backups.view_wedding", PAGE),
         ("get", f"/weddings/{w}/", "backups.view_wedding", PAGE),
+        ("get", f"/weddings/{w}/timeline/", "backups.view_wedding", PAGE),
         ("get", "/search/?q=Ana", "backups.view_wedding", PAGE),
         ("post", "/weddings/import/", "backups.import_wedding", ACTION),
         ("post", f"/weddings/{w}/backup/", "backups.backup_wedding", ACTION),
