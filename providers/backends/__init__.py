@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from ..endpoints import endpoint_problem
 from .base import Backend, BackendConfig, PermanentError
 
 if TYPE_CHECKING:
@@ -64,9 +65,19 @@ def config_for(provider: Provider, **overrides: Any) -> BackendConfig:
     return BackendConfig(**values)
 
 
+def _endpoint_check(config: BackendConfig) -> None:
+    """The endpoint is checked when a backend is built, not only when the row was saved: a row changed behind
+    the form's back, or a name that resolves elsewhere today, never gets the stored keys."""
+    problem = endpoint_problem(config.endpoint)
+    if problem:
+        raise PermanentError(f"{config.name}: endpoint refused: {problem}")
+
+
 def backend_for(provider: Provider) -> Backend:
     """The single factory: a Provider row in, a ready backend out."""
-    return backend_from_config(config_for(provider))
+    config = config_for(provider)
+    _endpoint_check(config)
+    return backend_from_config(config)
 
 
 _cache: dict[tuple[int, str], Backend] = {}
@@ -90,5 +101,6 @@ def backend_cached(provider: Provider) -> Backend:
         if backend is None:
             for stale in [k for k in _cache if k[0] == provider.pk]:
                 del _cache[stale]
+            _endpoint_check(config)
             backend = _cache[key] = backend_from_config(config)
     return backend

@@ -2,8 +2,11 @@
 
 import pytest
 
+from providers.backends import backend_cached, backend_for
+from providers.backends.base import PermanentError
 from providers.config import ConfigError, providers_load
 from providers.forms import ProviderForm
+from providers.models import Provider
 from tests.factories import make_provider
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +116,21 @@ def test_the_connection_check_never_shows_what_a_foreign_server_replied(settings
         assert "evil.example" not in message and "pay at" not in message
     finally:
         server.shutdown()
+
+
+def test_an_endpoint_changed_behind_the_forms_back_gets_no_backend(settings):
+    """Checked again when a backend is built (workers, probes): the stored keys never go to a metadata service."""
+    settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = True
+    provider = make_provider(name="s3", kind="aws_s3", bucket="photos", endpoint="https://s3.example.com",
+                             credentials={"access_key_id": "AKIA", "secret_access_key": "s3cr3t"})
+    assert backend_for(provider) and backend_cached(provider)
+    Provider.objects.filter(pk=provider.pk).update(endpoint="http://169.254.169.254/")
+    provider.refresh_from_db()
+    for build in (backend_for, backend_cached):
+        with pytest.raises(PermanentError, match="endpoint refused"):
+            build(provider)
+    settings.WEDBACKUP_ALLOW_PRIVATE_ENDPOINTS = False
+    Provider.objects.filter(pk=provider.pk).update(endpoint="http://10.1.2.3:9000")
+    provider.refresh_from_db()
+    with pytest.raises(PermanentError, match="private address"):
+        backend_cached(provider)
