@@ -3,6 +3,7 @@ verified put, and the Replica rows written as verified only after the provider's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -25,6 +26,7 @@ from .ingest import hash_file
 from .layout import object_key
 from .limits import provider_slot
 from .models import Asset, BackupJob, Replica
+from .tee import HashingFile, Tee
 
 log = logging.getLogger(__name__)
 INTEGRITY_ATTEMPTS = 3
@@ -147,22 +149,27 @@ def replicas_write(rows: list[Replica], fields: tuple[str, ...]) -> None:
 
 
 class Source:
-    """One asset's bytes for all of its targets.
+    """One asset's bytes for all of its targets, read once.
 
     A file up to ``buffer_limit`` bytes (most photos) is read once, its size and sha256 checked against the
     catalogue as it is read (``SourceChanged`` otherwise, before any target sees a byte), and every target
-    gets that same verified buffer (and, when encrypted, one shared ciphertext). A larger file is streamed
-    from disk by each target on its own, its sha256 checked by the backend's ``HashingReader`` as it goes,
-    so memory stays bounded by the part size whatever the file's size.
+    gets that same verified buffer (and, when encrypted, one shared ciphertext). A larger file that several
+    targets take at once (``tee_for``: how many plain and how many encrypted) goes through a bounded tee
+    (``backups.tee``): one read feeds them all, its sha256 checked on the way, memory bounded by a few parts;
+    a target that falls behind, or retries its put, reads the file itself, its sha256 checked as it goes.
     """
 
-    def __init__(self, asset: Asset, *, buffer_limit: int, data_key: bytes | None = None, path: Path | None = None):
+    def __init__(self, asset: Asset, *, buffer_limit: int, data_key: bytes | None = None, path: Path | None = None,
+                 tee_for: Counter[bool] | None = None):
         self.asset = asset
         self.path = path or Path(asset.source_location)
         self.data_key = data_key
         self.data: bytes | None = None
+        self.chunk = buffer_limit
         self._stored: tuple[bytes | None, str] | None = None  # encrypted buffer (or None) and its sha256
         self._lock = threading.Lock()
+        self._tee_for = tee_for or Counter()
+        self._tees: dict[bool, Tee] = {}
         if asset.size <= buffer_limit:
             with open(self.path, "rb") as fh:
                 data = fh.read(asset.size + 1)  # one byte more: a file that grew is caught too
@@ -174,33 +181,52 @@ class Source:
 
     def changed(self) -> bool:
         """After an IntegrityError: is the source to blame? A checked buffer never is (the transit was)."""
-        return self.data is None and _source_changed(self.asset, self.path)
+        if self.data is not None:
+            return False
+        return any(t.changed() for t in self._tees.values()) or _source_changed(self.asset, self.path)
 
-    def put(self, backend: Backend, key: str, replica: Replica) -> ObjectInfo:
+    def close(self) -> None:
+        """Stop the tees' reading threads (every put has ended)."""
+        for tee in self._tees.values():
+            tee.close()
+
+    def put(self, backend: Backend, key: str, replica: Replica, *, first: bool = True) -> ObjectInfo:
+        """One target's verified put; ``first``: its first attempt (a retry reads the file on its own)."""
         asset = self.asset
         metadata = {"sha256": asset.sha256, "wedding": asset.wedding.slug}
-        storage_class = replica.storage_class or None
         # Object Lock where planned: not even our own credentials can delete or overwrite it before then.
-        lock = {"retain_until": replica.retain_until} if replica.retain_until and backend.locks() else {}
-        if not replica.encrypted:
-            if self.data is not None:
-                return backend.put(key, HashedBuffer(self.data, asset.sha256), asset.size, sha256=asset.sha256,
-                                   content_type=asset.content_type, storage_class=storage_class, metadata=metadata,
-                                   **lock)
-            with open(self.path, "rb") as fh:
-                return backend.put(key, fh, asset.size, sha256=asset.sha256, content_type=asset.content_type,
-                                   storage_class=storage_class, metadata=metadata, **lock)
-        metadata["encryption"] = encryption.ALGORITHM
-        stored, stored_sha = self._stored_form()
-        size = asset.size + encryption.OVERHEAD
-        if stored is not None:
-            return backend.put(key, HashedBuffer(stored, stored_sha), size, sha256=stored_sha,
-                               content_type="application/octet-stream", storage_class=storage_class,
-                               metadata=metadata, **lock)
-        with open(self.path, "rb") as fh:
-            reader = encryption.EncryptingReader(fh, self.data_key, asset.sha256)
-            return backend.put(key, reader, size, sha256=stored_sha, content_type="application/octet-stream",
-                               storage_class=storage_class, metadata=metadata, **lock)
+        args = {"storage_class": replica.storage_class or None, "metadata": metadata}
+        if replica.retain_until and backend.locks():
+            args["retain_until"] = replica.retain_until
+        size, sha, args["content_type"] = asset.size, asset.sha256, asset.content_type
+        if replica.encrypted:
+            metadata["encryption"] = encryption.ALGORITHM
+            stored, sha = self._stored_form()
+            size, args["content_type"] = asset.size + encryption.OVERHEAD, "application/octet-stream"
+            if stored is not None:
+                return backend.put(key, HashedBuffer(stored, sha), size, sha256=sha, **args)
+        elif self.data is not None:
+            return backend.put(key, HashedBuffer(self.data, sha), size, sha256=sha, **args)
+        tee = self._tee(replica.encrypted) if first else None
+        with contextlib.ExitStack() as stack:
+            if tee is not None:
+                stream = stack.enter_context(tee.reader())
+            else:
+                stream = stack.enter_context(open(self.path, "rb"))
+                if replica.encrypted:
+                    stream = encryption.EncryptingReader(stream, self.data_key, asset.sha256)
+            return backend.put(key, stream, size, sha256=sha, **args)
+
+    def _tee(self, encrypted: bool) -> Tee | None:
+        """The tee of this form (plain or encrypted), made for the targets taking it at once (two or more)."""
+        if self._tee_for[encrypted] < 2:
+            return None
+        with self._lock:
+            if encrypted not in self._tees:
+                stored = (self.data_key, self._stored[1]) if encrypted and self._stored else None
+                self._tees[encrypted] = Tee(self.path, size=self.asset.size, sha256=self.asset.sha256,
+                                            chunk=self.chunk, readers=self._tee_for[encrypted], encrypt=stored)
+            return self._tees[encrypted]
 
     def _stored_form(self) -> tuple[bytes | None, str]:
         """The encrypted form's bytes (buffered sources) and sha256, computed once for every target."""
@@ -211,7 +237,12 @@ class Source:
                     self._stored = (stored, hashlib.sha256(stored).hexdigest())
                 else:  # first pass over the file: the stored form's sha256, declared to the provider up front
                     with open(self.path, "rb") as fh:
-                        self._stored = (None, encryption.stored_sha256(fh, self.data_key, self.asset.sha256))
+                        plain = HashingFile(fh)
+                        sha = encryption.stored_sha256(plain, self.data_key, self.asset.sha256)
+                    if (plain.count, plain.digest.hexdigest()) != (self.asset.size, self.asset.sha256):
+                        raise SourceChanged(f"{self.asset.relative_path} changed on disk since import; "
+                                            "import it again")
+                    self._stored = (None, sha)
             return self._stored
 
 
@@ -221,7 +252,7 @@ def _target_put(backend: Backend, key: str, replica: Replica, source: Source) ->
     for _attempt in range(INTEGRITY_ATTEMPTS):
         try:
             with provider_slot(replica.provider_id):
-                return source.put(backend, key, replica)
+                return source.put(backend, key, replica, first=_attempt == 0)
         except IntegrityError as exc:
             # A flipped byte in transit or a source that changed: retry; never accepted.
             error = exc
@@ -261,9 +292,11 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
     for r in todo:
         r.status, r.object_key, r.attempts = Replica.Status.UPLOADING, key, r.attempts + 1
     data_key = encryption.wedding_data_key(asset.wedding) if any(r.encrypted for r in todo) else None
-    stand_in = None
+    # Targets put at once share one read of a large file (the tee); one after another, each reads it.
+    tee_for = Counter(r.encrypted for r in todo) if pool is not None and len(todo) > 1 else None
+    stand_in, source = None, None
     try:
-        source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key)
+        source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, tee_for=tee_for)
     except (SourceChanged, OSError) as exc:
         # The studio's file is gone or changed: a verified copy elsewhere still holds the catalogued bytes.
         try:
@@ -276,9 +309,12 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
             return results
     try:
         if stand_in is not None:
-            source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, path=stand_in)
+            source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, path=stand_in,
+                            tee_for=tee_for)
         _targets_put(asset, todo, key, source, book=book, pool=pool, backends=backends, results=results)
     finally:
+        if source is not None:
+            source.close()
         if stand_in is not None:
             copy_discard(stand_in)
     return results

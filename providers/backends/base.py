@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, ClassVar, TypeVar
 
+from .base_lifecycle import LifecycleRule
+
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 PROBE_PREFIX = ".wedbackup-probe/"
 
@@ -123,6 +125,20 @@ class HashedBuffer(io.BytesIO):
         return super().read(n)
 
 
+class VerifyingStream(abc.ABC):
+    """A stream that checks its own bytes: its read at the end (the one that returns ``b""``) raises
+    ``IntegrityError`` unless the ``size`` bytes it handed out hash to ``sha256`` (the engine's one-read tee,
+    ``backups.tee``). ``HashingReader`` trusts that instead of hashing the bytes again, and drives the end
+    read itself in ``check()`` when a backend stopped at the last byte."""
+
+    size: int
+    sha256: str
+    finished: bool = False  # set by the end read once it verified
+
+    @abc.abstractmethod
+    def read(self, n: int = -1) -> bytes: ...
+
+
 class _KnownDigest:
     """Stands in for a hash object whose final digest is already known."""
 
@@ -156,6 +172,10 @@ class HashingReader:
         self.expected_sha256 = sha256
         self.read_bytes = 0
         known = isinstance(stream, HashedBuffer) and stream.size == size and stream.tell() == 0
+        # A verifying stream vouches for its own sha256 only when it is the one expected here.
+        self._verifying = (isinstance(stream, VerifyingStream) and stream.size == size and not stream.finished
+                           and bool(sha256) and stream.sha256 == sha256)
+        known = known or self._verifying
         self.hashes: dict[str, Any] = {"sha256": _KnownDigest(stream.sha256) if known else hashlib.sha256()}
         for algo in algos:
             self.hashes.setdefault(algo, hashlib.new(algo))
@@ -197,6 +217,10 @@ class HashingReader:
         """Call after the last byte: raise unless size and sha256 match."""
         if self.read_bytes != self.size:
             raise IntegrityError(f"read {self.read_bytes} of {self.size} bytes")
+        if self._verifying and not self._stream.finished:
+            self.read(1)  # the stream's end read: it raises unless the bytes it handed out were the expected ones
+            if not self._stream.finished:
+                raise IntegrityError("the source did not confirm its sha256 at its end")
         if self.expected_sha256 and self.hexdigest() != self.expected_sha256:
             raise IntegrityError("sha256 of the bytes sent differs from the expected sha256")
 
@@ -345,6 +369,15 @@ class Backend(abc.ABC):
 
     def request_restore(self, key: str, *, days: int = 2) -> None:
         raise PermanentError(f"{self.kind} has no archive restore")
+
+    #: Bucket lifecycle rules (the provider moves objects to colder classes by age itself): ``base_lifecycle``.
+    lifecycle_rules: ClassVar[bool] = False
+
+    def lifecycle_get(self) -> list[LifecycleRule]:
+        raise PermanentError(f"{self.kind}: lifecycle rules are not supported here")
+
+    def lifecycle_put(self, rules: list[LifecycleRule]) -> bool:
+        raise PermanentError(f"{self.kind}: lifecycle rules are not supported here")
 
     # -- shared helpers ---------------------------------------------------
     def storage_class_for(self, storage_class: str | None) -> str:
