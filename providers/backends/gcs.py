@@ -33,6 +33,7 @@ from .base import (
     validate_key,
     with_retries,
 )
+from .gcs_lifecycle import GCSLifecycle
 from .gcs_resumable import TRANSIENT_STATUS, ResumableSession, b64, chunk_size_for
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ TIMEOUT = (5, 30)
 NO_PROJECT = "<none>"
 
 
-class GCSBackend(Backend):
+class GCSBackend(GCSLifecycle, Backend):
     kind = "gcs"
     storage_classes = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
     archive_classes = frozenset()  # GCS serves ARCHIVE objects immediately: nothing to rehydrate

@@ -37,6 +37,7 @@ from .base import (
     with_retries,
 )
 from .s3_client import MIB, BucketMissing, s3_client_new, s3_error
+from .s3_lifecycle import S3Lifecycle
 from .s3_versions import S3Versions
 
 MIN_PART_SIZE = 5 * MIB
@@ -56,7 +57,7 @@ def _b64(digest: bytes) -> str:
 
 
 
-class S3Backend(S3Versions, Backend):
+class S3Backend(S3Lifecycle, S3Versions, Backend):
     kind = "aws_s3"
     storage_classes = ("STANDARD", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA", "GLACIER_IR", "GLACIER",
                        "DEEP_ARCHIVE")
@@ -398,7 +399,7 @@ class WasabiBackend(S3Backend):
     storage_classes = ("STANDARD",)
     archive_classes = frozenset()
     can_change_class = False
-    can_restore = False
+    can_restore = lifecycle_rules = False  # one class: nothing for lifecycle rules to tier
     change_storage_class = Backend.change_storage_class
     request_restore = Backend.request_restore
 
