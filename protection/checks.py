@@ -25,7 +25,7 @@ from rq.job import Job, JobStatus
 from backups.models import BackupJob, WeddingHealth
 from providers.models import Provider
 
-from .alerts import alert_raise, alert_resolve, alerts_resolve_absent
+from .alerts import alert_raise, alert_resolve, alerts_batched, alerts_resolve_absent, alerts_retry
 from .models import Alert
 from .source_checks import sources_check
 
@@ -190,19 +190,22 @@ CHECKS: list[Callable[..., dict[str, set[str]]]] = [
 
 
 def alerts_check(*, now: dt.datetime | None = None) -> dict:
-    """Run every check, then resolve the alerts of each kind whose condition no longer holds. A check that fails
-    resolves nothing of its kinds (it does not know what is still true). Returns {kind: open, "resolved": n}.
+    """Run every check, then resolve the alerts of each kind whose condition no longer holds, and send again the
+    messages that failed before. A check that fails resolves nothing of its kinds (it does not know what is still
+    true). Messages go out at the end, as one digest when there are many. Returns {kind: open, "resolved": n}.
     ``now``: the time the conditions are judged at (tests); alerts are stamped with the real time."""
     now = now or timezone.now()
     result: dict = {"resolved": 0}
-    for check in CHECKS:
-        try:
-            found = check(now=now)
-        except Exception:
-            log.exception("alert check %s failed", check.__name__)
-            result[check.__name__] = "failed"
-            continue
-        for kind, keys in found.items():
-            result["resolved"] += len(alerts_resolve_absent(kind=kind, keys=keys))
-            result[str(kind)] = len(keys)
+    with alerts_batched():  # many messages at once (an outage) go out as one digest
+        for check in CHECKS:
+            try:
+                found = check(now=now)
+            except Exception:
+                log.exception("alert check %s failed", check.__name__)
+                result[check.__name__] = "failed"
+                continue
+            for kind, keys in found.items():
+                result["resolved"] += len(alerts_resolve_absent(kind=kind, keys=keys))
+                result[str(kind)] = len(keys)
+        result["retried"] = alerts_retry()  # messages that failed before (a webhook or mail server down)
     return result
