@@ -78,6 +78,7 @@ def provider_infos(catalog: Catalog) -> dict[int, ProviderInfo]:
             can_change_class=cls.can_change_class, accepts_work=p.accepts_work,
             available=p.enabled and p.status != Provider.Status.DOWN, stored_bytes=stored,
             capacity_bytes=None if cap is None else max(cap - stored, 0), flat=flat,
+            lifecycle_rules=cls.lifecycle_rules,
         )
     return infos
 

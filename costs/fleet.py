@@ -40,6 +40,7 @@ class ProviderInfo:
     stored_bytes: int = 0
     capacity_bytes: int | None = None  # free space left for moves: quota or flat-plan cap (None: unlimited)
     flat: bool = False  # a per-seat plan: marginal storage costs nothing until the cap
+    lifecycle_rules: bool = False  # the provider can move objects between classes by age itself
 
 
 @dataclass(frozen=True)
