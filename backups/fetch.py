@@ -3,6 +3,7 @@ the next replica while nothing has been sent yet."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from django.conf import settings
+from django.utils import timezone
 
 from providers.backends import backend_for
 from providers.backends.base import IntegrityError, NeedsRestore, ObjectNotFound, ProviderError
@@ -18,8 +20,9 @@ from providers.models import Provider
 
 from . import encryption
 from .audit import audit_record
-from .models import Asset, Replica, Wedding
+from .models import Asset, Rehydration, Replica, Wedding
 from .placement import provider_states
+from .rehydration_models import READY_DAYS
 from .restore import _open, replicas_best_first
 from .signals import wedding_read
 
@@ -69,7 +72,10 @@ def asset_fetch(*, asset: Asset, by) -> FileFetch:
     candidates, hours = fetch_candidates(asset=asset)
     archived = [r for r in candidates if hours.get((r.provider_id, r.storage_class), 0) > 0]
     if candidates and len(archived) == len(candidates):
-        raise _archived(asset, archived, hours)
+        rehydrated = rehydrated_replicas(asset=asset)
+        if not rehydrated:
+            raise _archived(asset, archived, hours)
+        candidates = sorted(candidates, key=lambda r: r.pk not in rehydrated)  # the copy brought back first
     errors: list[str] = []
     for replica in candidates:
         try:
@@ -96,17 +102,11 @@ def asset_fetch(*, asset: Asset, by) -> FileFetch:
     raise FetchError(f"{asset.relative_path}: " + ("; ".join(errors) or "no verified copy on a healthy provider"))
 
 
-def asset_rehydrate(*, asset: Asset, by) -> float:
-    """Ask the archive holding the best archived copy to rehydrate it; the hours it announces."""
-    candidates, hours = fetch_candidates(asset=asset)
-    archived = [r for r in candidates if hours.get((r.provider_id, r.storage_class), 0) > 0]
-    if not archived:
-        raise FetchError(f"{asset.relative_path} has no archived copy to rehydrate")
-    replica = min(archived, key=lambda r: hours[(r.provider_id, r.storage_class)])
-    backend_for(replica.provider).request_restore(replica.object_key)
-    audit_record(by=by, action="asset.rehydrate", target=f"asset:{asset.wedding.slug}/{asset.relative_path}",
-                 details={"provider": replica.provider.name, "storage_class": replica.storage_class})
-    return hours[(replica.provider_id, replica.storage_class)]
+def rehydrated_replicas(*, asset: Asset) -> set[int]:
+    """The archived copies of the asset that a rehydration made readable, for as long as they stay so."""
+    since = timezone.now() - dt.timedelta(days=READY_DAYS)
+    return set(Rehydration.objects.filter(asset=asset, status=Rehydration.Status.READY, ready_at__gte=since,
+                                          replica__isnull=False).values_list("replica_id", flat=True))
 
 
 def _archived(asset: Asset, archived: list[Replica], hours: dict) -> FetchArchived:

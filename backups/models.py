@@ -396,3 +396,6 @@ class WeddingUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wedding_id} on {self.provider_id}: {self.verified_replicas}"
+
+
+from .rehydration_models import Rehydration  # noqa: E402, F401 - registered with the app (a module of its own)

@@ -30,7 +30,8 @@ AUDIT_KINDS = {
     "asset.download": ("fetch", "Downloaded {name}"),
     "asset.download_selection": ("fetch", "Downloaded a selection of files as a zip"),
     "asset.rehydrate": ("rehydrate", "Asked the archive to rehydrate {name}"),
-    "asset.rehydrated": ("rehydrate", "{name} is rehydrated: it can be downloaded"),
+    "asset.rehydrated": ("rehydrate", "{name} is back from the archive: it can be downloaded"),
+    "asset.rehydrate_failed": ("rehydrate", "{name} could not be rehydrated"),
     "wedding.download": ("restore", "Downloaded the wedding's zip"),
     "wedding.restore": ("restore", "Restore into a server folder requested"),
     "wedding.erase": ("erase", "Erased everywhere"),
@@ -94,12 +95,7 @@ def _jobs(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]:
     events = []
     for job in jobs:
         kind = JOB_KINDS.get(job.kind, job.kind)
-        if job.params.get("rehydrate"):
-            kind, what = "rehydrate", f"Rehydration of {job.params.get('path', 'a file')}"
-        elif job.params.get("zip"):
-            what = "Zip of the wedding"
-        else:
-            what = f"{job.get_kind_display()} job"
+        what = "Zip of the wedding" if job.params.get("zip") else f"{job.get_kind_display()} job"
         detail = f"{job.files_done} of {job.files_planned} files" if job.files_planned else ""
         if job.files_failed:
             detail += f", {job.files_failed} failed"
@@ -137,9 +133,11 @@ def _audit(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]
             name = details.get("key", "").split("/", 3)[-1]
             detail = f"{name} on {details.get('provider', '?')}: {details.get('reason', '')}"
         else:
-            detail = ", ".join(f"{k} {v}" for k, v in details.items() if k in ("provider", "files", "bytes", "to"))
+            detail = ", ".join(f"{k} {v}" for k, v in details.items()
+                               if k in ("provider", "storage_class", "files", "bytes", "to", "error") and v)
         events.append(TimelineEvent(at=row.at, kind=kind, title=title.format(name=name), detail=detail,
-                                    outcome="refused" if row.action.endswith("refused") else "",
+                                    outcome="refused" if row.action.endswith("refused") else
+                                    "failed" if row.action.endswith("failed") else "",
                                     actor=row.actor_label))
     return events
 

@@ -11,9 +11,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 
 from backups import charts, queries
-from backups.fetch import FetchArchived, FetchError, asset_fetch, asset_rehydrate
+from backups.fetch import FetchArchived, FetchError, asset_fetch
 from backups.forms import ImportForm, RestoreForm
 from backups.models import Asset, Plan, Wedding
+from backups.rehydration import rehydration_request, rehydration_waiting
 from backups.tasks import backup_start, import_start, restore_start, verify_start, zip_start
 from backups.thumbnails import thumbnail_path
 from providers.backends.base import ProviderError
@@ -126,7 +127,8 @@ def asset_download(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     try:
         fetched = asset_fetch(asset=asset, by=request.user)
     except FetchArchived as exc:
-        return render(request, "backups/asset_archived.html", {"asset": asset, "archived": exc})
+        return render(request, "backups/asset_archived.html", {
+            "asset": asset, "archived": exc, "waiting": rehydration_waiting(asset=asset)})
     except FetchError as exc:
         messages.error(request, f"Download failed: {exc}")
         return redirect("backups:wedding", slug=slug)
@@ -138,17 +140,19 @@ def asset_download(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return response
 
 
-@action("backups.restore_wedding")
+@action("backups.rehydrate_asset")
 def asset_rehydrate_request(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    """Ask the archive to rehydrate a file held only in archive classes; it can be downloaded once it is back."""
+    """Ask the archive to rehydrate a file held only in archive classes, as a job that e-mails when it is ready."""
     asset = get_object_or_404(Asset.objects.select_related("wedding"), pk=pk, wedding__slug=slug)
     try:
-        hours = asset_rehydrate(asset=asset, by=request.user)
+        rehydration, new = rehydration_request(asset=asset, by=request.user)
     except (FetchError, ProviderError) as exc:
         messages.error(request, f"Rehydration not requested: {exc}")
     else:
-        messages.success(request, f"Rehydration of {asset.relative_path} requested: download it again in about "
-                                  f"{hours:g} hours.")
+        state = "requested" if new else "already under way: you joined it"
+        told = f"{request.user.email} gets an e-mail" if request.user.email else "This page shows"
+        messages.success(request, f"Rehydration of {asset.relative_path} {state} ({rehydration.provider_name}, about "
+                                  f"{rehydration.hours:g} hours). {told} when it is ready.")
     return redirect("backups:wedding", slug=slug)
 
 

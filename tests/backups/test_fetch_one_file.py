@@ -190,26 +190,6 @@ def test_permissions_anonymous_login_bare_and_viewer_403_operator_downloads(djan
     assert hashlib.sha256(b"".join(response.streaming_content)).hexdigest() == backed_up.sha256
 
 
-@pytest.mark.django_db
-def test_rehydration_is_asked_of_the_archive_and_audited(staff_client, staff_user, rq_queues, monkeypatch):
-    asked = []
-
-    class Archive:
-        def request_restore(self, key):
-            asked.append(key)
-
-    monkeypatch.setattr("backups.fetch.backend_for", lambda provider: Archive())
-    wedding = make_wedding()
-    asset = Asset.objects.create(wedding=wedding, relative_path="video/first-dance.mp4", kind="video", size=10,
-                                 sha256="0" * 64)
-    replica = make_replica(asset, make_provider(name="s3-archive"), storage_class="DEEP_ARCHIVE")
-    response = staff_client.post(f"{URL.format(slug=wedding.slug, pk=asset.pk)}rehydrate/", follow=True)
-    assert "Rehydration of video/first-dance.mp4 requested" in response.content.decode()
-    assert asked == [replica.object_key]
-    event = AuditEvent.objects.get(action="asset.rehydrate")
-    assert event.actor == staff_user and event.details["storage_class"] == "DEEP_ARCHIVE"
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("part_size", [5 * 1024 * 1024, 16 * 1024], ids=["buffered", "streamed"])
 def test_a_client_side_encrypted_copy_downloads_as_the_plaintext(staff_client, tmp_path, run_workers,

@@ -15,7 +15,9 @@ from tests.factories import make_provider, make_wedding
 pytestmark = pytest.mark.django_db
 _ROLES = importlib.import_module("console.migrations.0001_groups").GROUPS
 _PROTECTION = importlib.import_module("console.migrations.0003_protection_roles").ADDED
-GROUPS = {role: [*perms, *_PROTECTION[role]] for role, perms in _ROLES.items()}
+_REHYDRATION = importlib.import_module("backups.migrations.0012_rehydration").ROLES
+GROUPS = {role: [*perms, *_PROTECTION[role], *(f"backups.{c}" for c in _REHYDRATION[role])]
+          for role, perms in _ROLES.items()}
 PAGE, ACTION = "page", "action"
 
 
@@ -52,7 +54,7 @@ def urls(wedding, provider, optimization, schedule):
         ("post", f"/weddings/{w}/restore/", "backups.restore_wedding", ACTION),
         ("post", f"/weddings/{w}/restore-to/", "backups.restore_wedding", ACTION),
         ("get", f"/weddings/{w}/files/{wedding.assets.get().pk}/", "backups.restore_wedding", PAGE),
-        ("post", f"/weddings/{w}/files/{wedding.assets.get().pk}/rehydrate/", "backups.restore_wedding", ACTION),
+        ("post", f"/weddings/{w}/files/{wedding.assets.get().pk}/rehydrate/", "backups.rehydrate_asset", ACTION),
         ("get", f"/weddings/{w}/files/{wedding.assets.get().pk}/thumbnail.jpg", "backups.view_wedding", PAGE),
         ("get", "/audit/", "backups.view_auditevent", PAGE),
         ("get", "/jobs/", "backups.view_backupjob", PAGE),
