@@ -16,6 +16,8 @@ from .advisory import COMPRESSIBLE_KINDS
 from .costing import duplicates, fleet_state, rules_by_plan
 from .models import Optimization
 from .optimizer import Proposal, optimise
+from .tiering import fleet_under_rules, proposals_on_rules
+from .tiering_rules import tiering_rules_installed
 from .versions import current_catalog
 
 SAMPLE_FILES = 6
@@ -52,11 +54,18 @@ def compression_ratios(*, wedding_ids: list[int] | None = None, files: int = SAM
 
 
 def proposals_compute(*, wedding: Wedding | None = None, measure: bool = True) -> tuple[list[Proposal], str]:
+    """Where our lifecycle rules are in place on a provider, its copies are planned as the rules will leave them,
+    so no proposal does per object what the provider's rules do anyway."""
     catalog = current_catalog()
     ids = None if wedding is None else [wedding.pk]
     fleet = fleet_state(catalog=catalog, wedding_ids=ids)
     ratios = compression_ratios(wedding_ids=ids) if measure else {}
-    return optimise(fleet, catalog, rules_by_plan(), ratios=ratios, duplicates=duplicates(ids)), catalog.version
+    extra = {"ratios": ratios, "duplicates": duplicates(ids)}
+    installed = tiering_rules_installed()
+    if installed:
+        return proposals_on_rules(fleet_under_rules(fleet, installed), catalog, rules_by_plan(), installed,
+                                  **extra), catalog.version
+    return optimise(fleet, catalog, rules_by_plan(), **extra), catalog.version
 
 
 def optimizations_refresh(*, wedding: Wedding | None = None, measure: bool = True) -> list[Optimization]:
