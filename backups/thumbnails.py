@@ -56,14 +56,18 @@ def thumbnail_make(*, path: Path, sha256: str, kind: str) -> bool:
         if not isinstance(exc, FileNotFoundError | PermissionError):  # the bytes are fine, the file may come back
             _remember_unusable(unusable)
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".thumb-", suffix=".jpg")
+    tmp = ""
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".thumb-", suffix=".jpg")
         with os.fdopen(fd, "wb") as out:
             thumb.save(out, "JPEG", quality=80, optimize=True)
         os.replace(tmp, target)
+    except OSError as exc:  # a full or read-only thumbnail disk: never worth a missed backup; tried again next scan
+        log.warning("no thumbnail for %s: cannot write %s: %s", path, target, exc.strerror or exc)
+        return False
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
     return True
 

@@ -104,7 +104,9 @@ class WatchedFolderBackend(Backend):
             raise PermanentError(f"{self.config.name}: permission denied on {path}") from exc
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                raise PermanentError(f"{self.config.name}: disk full writing {path}") from exc
+                # Staff must free space, but the file is not at fault: not permanent, so the next run after space
+                # is freed puts it here again instead of leaving this folder out of its placement for good.
+                raise PermanentError(f"{self.config.name}: disk full writing {path}", permanent=False) from exc
             if exc.errno == errno.EROFS:
                 raise PermanentError(f"{self.config.name}: {path} is on a read-only file system") from exc
             cls = TransientError if exc.errno in TRANSIENT_ERRNOS else PermanentError
