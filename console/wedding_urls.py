@@ -15,6 +15,7 @@ urlpatterns = [
     path("weddings/<slug:slug>/verify/", wedding_views.wedding_verify, name="wedding_verify"),
     path("weddings/<slug:slug>/restore/", wedding_views.wedding_restore, name="wedding_restore"),
     path("weddings/<slug:slug>/restore-to/", wedding_views.wedding_restore_to, name="wedding_restore_to"),
+    path("weddings/<slug:slug>/files/zip/", wedding_views.assets_download_selection, name="assets_zip"),
     path("weddings/<slug:slug>/files/<int:pk>/", wedding_views.asset_download, name="asset_download"),
     path("weddings/<slug:slug>/files/<int:pk>/thumbnail.jpg", wedding_views.asset_thumbnail,
          name="asset_thumbnail"),

@@ -7,6 +7,7 @@ import mimetypes
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 
@@ -15,6 +16,7 @@ from backups.fetch import FetchArchived, FetchError, asset_fetch
 from backups.forms import ImportForm, RestoreForm
 from backups.models import Asset, Plan, Wedding
 from backups.rehydration import rehydration_request, rehydration_waiting
+from backups.selection import SelectionError, selection_check, selection_limits, selection_zip
 from backups.tasks import backup_start, import_start, restore_start, verify_start, zip_start
 from backups.thumbnails import thumbnail_path
 from providers.backends.base import ProviderError
@@ -63,6 +65,7 @@ def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
     context["restore_form"] = RestoreForm()
     context["timeline"] = wedding_timeline(wedding=wedding)
     context["next_runs"] = wedding_next_runs(wedding=wedding)
+    context.update(selection_limits())
     return render(request, "backups/wedding_detail.html", context)
 
 
@@ -137,6 +140,21 @@ def asset_download(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     response["Content-Length"] = str(asset.size)
     response["Content-Disposition"] = content_disposition_header(True, fetched.filename)
     response["X-Served-From"] = fetched.provider
+    return response
+
+
+@action("backups.restore_wedding")
+def assets_download_selection(request: HttpRequest, slug: str) -> HttpResponse:
+    """The files ticked on the grid as one zip, streamed while it is built (``backups.selection``)."""
+    wedding = get_object_or_404(Wedding, slug=slug)
+    try:
+        assets = selection_check(wedding=wedding, asset_ids=request.POST.getlist("asset"))
+    except SelectionError as exc:
+        messages.error(request, f"Nothing downloaded: {exc}.")
+        return redirect(f"{reverse('backups:wedding', args=[slug])}#photos")
+    response = StreamingHttpResponse(selection_zip(wedding=wedding, assets=assets, by=request.user),
+                                     content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, f"{slug}-{len(assets)}-files.zip")
     return response
 
 

@@ -55,6 +55,7 @@ def urls(wedding, provider, optimization, schedule):
         ("post", f"/weddings/{w}/restore-to/", "backups.restore_wedding", ACTION),
         ("get", f"/weddings/{w}/files/{wedding.assets.get().pk}/", "backups.restore_wedding", PAGE),
         ("post", f"/weddings/{w}/files/{wedding.assets.get().pk}/rehydrate/", "backups.rehydrate_asset", ACTION),
+        ("post", f"/weddings/{w}/files/zip/", "backups.restore_wedding", ACTION),
         ("get", f"/weddings/{w}/files/{wedding.assets.get().pk}/thumbnail.jpg", "backups.view_wedding", PAGE),
         ("get", "/audit/", "backups.view_auditevent", PAGE),
         ("get", "/jobs/", "backups.view_backupjob", PAGE),
