@@ -28,7 +28,7 @@ from costs.catalog import Catalog
 from costs.pricing import payback_months, transition_cost
 from providers.backends.base_lifecycle import LifecycleRule
 
-from .baselines import fleet_monthly, lifecycle_class
+from .baselines import AMORTISE_MONTHS, APPLIED_KINDS, Saving, fleet_monthly, lifecycle_class
 from .fleet import PINNED_BAND, Cohort, CopyGroup, Fleet, Proposal, ProviderInfo
 from .lifecycle import ARCHIVE, ARCHIVE_AFTER_DAYS, INFREQUENT, INFREQUENT_AFTER_DAYS, TIER_CLASSES
 from .optimizer import MAX_PAYBACK_MONTHS, gap_after, optimise
@@ -195,3 +195,15 @@ def worker_requests(proposals: list[Proposal] | tuple[Proposal, ...], providers:
                 providers[c["provider"]].kind, 3)
             total += per * c["objects"]
     return total
+
+
+def tiering_saving(*, fleet: Fleet, catalog: Catalog, rules_by_plan: Mapping[str, Rules], baseline: str,
+                   months: int = AMORTISE_MONTHS) -> Saving:
+    """As ``baselines.saving_from``, with the rules: their transition requests and the proposals' one-off costs
+    spread over ``months``, against ``fleet`` as it is."""
+    plan = tiering_plan(fleet, catalog, rules_by_plan)
+    applied = [p for p in plan.proposals if p.kind in APPLIED_KINDS]
+    after = fleet_monthly(fleet=plan.fleet, catalog=catalog) - sum((p.monthly_saving for p in applied), Decimal(0))
+    one_off = sum((r.transition_cost for r in plan.rules), Decimal(0)) + sum((p.one_off_cost for p in applied),
+                                                                             Decimal(0))
+    return Saving(baseline, fleet_monthly(fleet=fleet, catalog=catalog), after, one_off, months)
