@@ -21,7 +21,7 @@ from providers.backends.base import Backend, HashedBuffer, IntegrityError, Objec
 from providers.breaker import breaker_allows, breaker_record
 
 from . import encryption
-from .copysource import copy_discard, copy_fetch
+from .copysource import DISK_FULL_ERRNOS, copy_discard, copy_fetch
 from .ingest import hash_file
 from .layout import object_key
 from .limits import provider_slot
@@ -299,13 +299,16 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
         source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, tee_for=tee_for)
     except (SourceChanged, OSError) as exc:
         # The studio's file is gone or changed: a verified copy elsewhere still holds the catalogued bytes.
+        reason: BaseException = exc
         try:
             stand_in = copy_fetch(asset=asset, exclude={r.pk for r in todo})
         except (ProviderError, OSError, ValueError) as fetch_error:
             log.warning("no copy could stand in for %s: %s", asset.relative_path, fetch_error)
+            if isinstance(fetch_error, OSError) and fetch_error.errno in DISK_FULL_ERRNOS:
+                reason = fetch_error  # the worker's disk is full: that is what staff must fix, not the source
         if stand_in is None:
             for r in todo:
-                results[r.pk] = _failed(r, exc, book)
+                results[r.pk] = _failed(r, reason, book)
             return results
     try:
         if stand_in is not None:
@@ -356,7 +359,8 @@ def _failed(replica: Replica, error: BaseException, book: BatchBook) -> bool:
     if isinstance(error, ProviderError):  # local problems (source changed, unreadable) are not the provider's
         book.record_successes(replica.provider_id)  # earlier successes first: the breaker sees them in order
         breaker_record(replica.provider_id, False, _describe(error), source="upload")
-    permanent = isinstance(error, SourceChanged | OSError) or bool(getattr(error, "permanent", False))
+    permanent = (isinstance(error, SourceChanged | OSError) and getattr(error, "errno", None) not in DISK_FULL_ERRNOS
+                 or bool(getattr(error, "permanent", False)))
     Replica.objects.filter(pk=replica.pk).update(
         status=Replica.Status.FAILED, last_error=_describe(error), permanent_failure=permanent,
         updated=timezone.now(),

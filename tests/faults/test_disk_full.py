@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,35 @@ def test_a_full_thumbnail_disk_does_not_stop_ingest_and_the_thumbnails_come_once
     filler.unlink()
     wedding_rescan(wedding=wedding)  # the next scan makes them
     assert all(thumbnail_path(sha256=a.sha256).is_file() for a in assets)
+
+
+def test_a_full_temporary_disk_under_a_stand_in_copy_says_so_and_the_next_repair_completes(
+        small_disk, tmp_path, run_workers, three_folder_providers, monkeypatch):
+    mount, resize = small_disk
+    wedding = _wedding(tmp_path)
+    backup_start(wedding=wedding)
+    run_workers()
+    asset = Asset.objects.filter(wedding=wedding).order_by("relative_path").first()
+    (Path(wedding.source_path) / asset.relative_path).unlink()  # the card was formatted: only the copies remain
+    lost = Replica.objects.get(asset=asset, provider__name="folder-1")
+    stored = Path(lost.provider.bucket) / lost.object_key
+    stored.unlink()
+    Replica.objects.filter(pk=lost.pk).update(status=Replica.Status.FAILED, last_error="scrub: gone")
+    temp = mount("temp", "512k")  # a stand-in copy of 700 KiB cannot be written here
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    job = backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR)
+    run_workers()
+    lost.refresh_from_db()
+    job.refresh_from_db()
+    assert lost.status != Replica.Status.VERIFIED and not stored.exists()
+    assert "No space left on device" in lost.last_error, lost.last_error  # the reason, not "file gone"
+    assert list(temp.iterdir()) == []  # the stand-in's temporary folder is gone
+    resize(temp, "8m")
+    again = backup_start(wedding=wedding, kind=BackupJob.Kind.REPAIR)
+    run_workers()
+    again.refresh_from_db()
+    lost.refresh_from_db()
+    assert again.status == BackupJob.Status.SUCCEEDED, again.error_summary
+    assert lost.status == Replica.Status.VERIFIED
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == asset.sha256
+    assert list(temp.iterdir()) == []
