@@ -351,7 +351,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["-at"])]
+        indexes = [
+            models.Index(fields=["-at"]),
+            # "asset:<wedding>/..." prefixes for a wedding's timeline (pattern ops: LIKE 'x%' on PostgreSQL)
+            models.Index(fields=["target"], opclasses=["varchar_pattern_ops"], name="audit_target_prefix"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"

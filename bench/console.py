@@ -38,7 +38,7 @@ BUDGET_MS = 300
 
 def seed(weddings: int, assets: int) -> None:
     """Each part only when missing, so an interrupted seed resumes where it stopped."""
-    from backups.models import BackupJob, Wedding
+    from backups.models import AuditEvent, BackupJob, Wedding
     from costs.models import Optimization
     from costs.proposals import optimizations_refresh
     from providers.models import ProviderHealthCheck
@@ -64,6 +64,15 @@ def seed(weddings: int, assets: int) -> None:
             BackupJob(wedding_id=ids[i % len(ids)], kind=BackupJob.Kind.BACKUP, status=statuses[i % len(statuses)],
                       files_planned=200, files_done=200, error_summary="" if i % 10 < 8 else "2 files failed")
             for i in range(20_000)], batch_size=5_000)
+    if not AuditEvent.objects.filter(action="asset.download").exists():
+        table = AuditEvent._meta.db_table
+        with connection.cursor() as cur:  # 200,000 downloads spread over the fleet: the timeline reads the audit
+            cur.execute(f"""
+                INSERT INTO {table} (at, actor_label, action, target, details)
+                SELECT now() - make_interval(mins => s), 'bench', 'asset.download',
+                       'asset:' || w.slug || '/photo/' || s || '.jpg', '{{"provider": "s3", "fallbacks": 0}}'
+                FROM generate_series(1, 200000) s
+                JOIN backups_wedding w ON w.id = (SELECT min(id) FROM backups_wedding) + s % {weddings}""")  # noqa: S608
     if not Optimization.objects.exists():
         started = time.monotonic()  # measure=False: the seeded replicas live on no server to sample bytes from
         made = optimizations_refresh(measure=False)
@@ -100,6 +109,8 @@ def pages() -> list[tuple[str, str]]:
         ("weddings at risk", "/weddings/?status=at-risk"),
         ("weddings search", "/weddings/?q=Couple+42&plan=standard"),
         ("wedding detail (largest)", f"/weddings/{slug}/"),
+        ("wedding grid page 2 (largest)", f"/weddings/{slug}/?photos=2"),
+        ("wedding timeline (largest)", f"/weddings/{slug}/timeline/"),
         ("providers", "/providers/"),
         ("provider 24h", f"/providers/{provider}/"),
         ("provider 30d", f"/providers/{provider}/?range=30d"),

@@ -1,8 +1,8 @@
 """A wedding's story, newest first: files catalogued, backup / repair / failover / verify / restore jobs with their
 outcome, provider outages that moved its copies, cost moves, scrubs and drills that read it back, downloads,
 rehydrations and deletes. One selector over the records each of them already leaves (jobs, the audit, failover
-events, optimisations, drills, replicas' scrub times); a fixed number of queries, each capped, whatever the
-wedding's history, with a cursor (``before``) for the next page."""
+events, optimisations, drills, replicas' scrub times and deletions); a fixed number of queries, each capped,
+whatever the wedding's history, with a cursor (``before``) for the next page."""
 
 from __future__ import annotations
 
@@ -35,8 +35,6 @@ AUDIT_KINDS = {
     "wedding.download": ("restore", "Downloaded the wedding's zip"),
     "wedding.restore": ("restore", "Restore into a server folder requested"),
     "wedding.erase": ("erase", "Erased everywhere"),
-    "replica.delete": ("delete", "A copy was deleted (guarded)"),
-    "replica.delete_refused": ("delete", "A delete was refused: the policy would not hold"),
 }
 
 
@@ -63,7 +61,7 @@ def wedding_timeline(*, wedding: Wedding, before: dt.datetime | None = None,
     events = [*_jobs(wedding, before, limit + 1), *_catalogued(wedding, before, limit + 1),
               *_audit(wedding, before, limit + 1), *_failovers(wedding, before, limit + 1),
               *_cost_moves(wedding, before, limit + 1), *_scrubs(wedding, before, limit + 1),
-              *_drills(wedding, before, limit + 1)]
+              *_drills(wedding, before, limit + 1), *_deletes(wedding, before, limit + 1)]
     events.sort(key=lambda e: e.at, reverse=True)
     page = events[:limit]
     return TimelinePage(events=page, more=page[-1].at if len(events) > limit else None)
@@ -116,9 +114,7 @@ def _catalogued(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineE
 
 
 def _audit(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]:
-    mine = (Q(target__startswith=f"asset:{wedding.slug}/") | Q(target=f"wedding:{wedding.slug}")
-            | Q(action__in=["replica.delete", "replica.delete_refused"],
-                details__key__startswith=f"weddings/{wedding.slug}/"))
+    mine = Q(target__startswith=f"asset:{wedding.slug}/") | Q(target=f"wedding:{wedding.slug}")  # audit_target_prefix
     rows = AuditEvent.objects.filter(mine, at__lt=before, action__in=list(AUDIT_KINDS)).order_by("-at")[:n]
     events = []
     for row in rows:
@@ -129,15 +125,11 @@ def _audit(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]
             detail = f"from {details.get('provider', '?')}" + (f" after {details['fallbacks']} failed cop"
                                                                f"{'y' if details['fallbacks'] == 1 else 'ies'}"
                                                                if details.get("fallbacks") else "")
-        elif row.action.startswith("replica.delete"):
-            name = details.get("key", "").split("/", 3)[-1]
-            detail = f"{name} on {details.get('provider', '?')}: {details.get('reason', '')}"
         else:
             detail = ", ".join(f"{k} {v}" for k, v in details.items()
                                if k in ("provider", "storage_class", "files", "bytes", "to", "error") and v)
         events.append(TimelineEvent(at=row.at, kind=kind, title=title.format(name=name), detail=detail,
-                                    outcome="refused" if row.action.endswith("refused") else
-                                    "failed" if row.action.endswith("failed") else "",
+                                    outcome="failed" if row.action.endswith("failed") else "",
                                     actor=row.actor_label))
     return events
 
@@ -187,6 +179,24 @@ def _drills(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent
         events.append(TimelineEvent(at=drill.started_at, kind="drill", title=f"Restore drill on "
                                     f"{drill.provider.name} failed on {len(mine)} of its files",
                                     detail=", ".join(mine[:5]), outcome="failed"))
+    return events
+
+
+def _deletes(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]:
+    """Copies removed through the guarded delete (a cost move, a temporary copy pruned, an erasure): the replica
+    row stays, marked deleted; the reason and who come from its audit event."""
+    replicas = list(Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.DELETED, updated__lt=before)
+                    .select_related("asset", "provider").order_by("-updated")[:n])
+    audits = {e.target: e for e in AuditEvent.objects.filter(action="replica.delete",
+                                                             target__in=[f"replica:{r.pk}" for r in replicas])}
+    events = []
+    for replica in replicas:
+        audit = audits.get(f"replica:{replica.pk}")
+        reason = (audit.details or {}).get("reason", "") if audit else ""
+        events.append(TimelineEvent(at=audit.at if audit else replica.updated, kind="delete",
+                                    title="A copy was deleted (guarded)", actor=audit.actor_label if audit else "",
+                                    detail=f"{replica.asset.relative_path} on {replica.provider.name}"
+                                           + (f": {reason}" if reason else "")))
     return events
 
 

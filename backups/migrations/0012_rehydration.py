@@ -59,5 +59,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'waiting')), fields=('asset',), name='rehydration_one_waiting_per_asset')],
             },
         ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['target'], name='audit_target_prefix', opclasses=['varchar_pattern_ops']),
+        ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from backups.audit import audit_record
-from backups.models import BackupJob
+from backups.models import BackupJob, Replica
 from console.timeline import wedding_next_runs, wedding_timeline
 from costs.models import Optimization
 from protection.models import Drill, Schedule
@@ -61,6 +61,7 @@ def test_downloads_rehydrations_restores_and_deletes_come_from_the_audit(wedding
     audit_record(by=staff_user, action="asset.download", target=f"asset:{wedding.slug}/ceremony/vows.jpg",
                  details={"provider": "s3", "fallbacks": 1})
     audit_record(by=staff_user, action="wedding.restore", target=f"wedding:{wedding.slug}", details={"to": "/srv/r"})
+    Replica.objects.filter(pk=replica.pk).update(status="deleted")  # as the guarded delete leaves it
     audit_record(by="system", action="replica.delete", target=f"replica:{replica.pk}",
                  details={"provider": "s3", "key": replica.object_key, "reason": "prune temporary copy"})
     other = make_wedding(couple="Cy & Di")
@@ -138,7 +139,7 @@ def test_the_number_of_queries_does_not_grow_with_the_history(wedding, staff_use
     add(60)
     with CaptureQueriesContext(connection) as many:
         page = wedding_timeline(wedding=wedding)
-    assert len(many.captured_queries) == len(few.captured_queries) <= 8
+    assert len(many.captured_queries) == len(few.captured_queries) <= 9
     assert len(page.events) == 25 and page.more is not None
 
 
