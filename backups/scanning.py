@@ -201,8 +201,9 @@ def scan_file(path: Path, root: Path, *, known: Known | None = None,
             return Problem(rel, "not a regular file")
         if known is not None and known.get(rel) == (st.st_size, st.st_mtime_ns):
             return Unread(rel)
-        # A future mtime (the clock went back) is not "recent": waiting for it could take hours.
-        if 0 <= time.time_ns() - st.st_mtime_ns < quiet_seconds * 1e9:
+        # A future mtime (the clock went back) is not "recent": waiting for it could take hours. The ctime counts
+        # too: a file just written with an old mtime kept (a card copied with its camera's times) changed now.
+        if 0 <= time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < quiet_seconds * 1e9:
             return Unread(rel, pending=True)
         size, sha256, head, mtime_ns = hash_file_stat(path)
     except PermissionError:

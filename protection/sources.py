@@ -167,12 +167,15 @@ def _state(path: Path) -> tuple:
         return ()
     except OSError as exc:  # unreadable right now: a state of its own, settled like any other
         return ("error", exc.errno)
-    return (st.st_size, st.st_mtime_ns)
+    # ctime too: a file rewritten in place with its old mtime put back (a copy tool keeping the camera's times)
+    # changes only its ctime, which no one can set.
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class QuietTracker:
-    """The paths of one folder that changed, each due once its state (size and mtime, or gone) has held for
-    ``quiet`` seconds. Time is this process's monotonic clock, so a change of the wall clock moves nothing.
+    """The paths of one folder that changed, each due once its state (size, mtime and ctime, or gone) has held for
+    ``quiet`` seconds. Time is this process's monotonic clock, so a change of the wall clock moves nothing, and
+    mtimes are only compared, never read as times: a camera's clock a day ahead or a year behind changes nothing.
     Memory: one small entry per changed path, dropped once it is due."""
 
     def __init__(self, root: Path, *, quiet: float, clock: Callable[[], float] = time.monotonic):

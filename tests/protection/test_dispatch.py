@@ -1,7 +1,6 @@
 """The dispatcher on rq's cron runs what the schedules say, through real workers, and records each result."""
 
 import datetime as dt
-import os
 
 import django_rq
 import pytest
@@ -43,7 +42,8 @@ def test_due_schedules_run_once_on_their_queues_and_record_their_results(due, tm
     assert "resolved" in Schedule.objects.get(task=Schedule.Task.ALERT_CHECK).last_result
 
 
-def test_a_source_scan_schedule_takes_new_files_of_its_plan_only(rq_queues, tmp_path):
+def test_a_source_scan_schedule_takes_new_files_of_its_plan_only(rq_queues, tmp_path, settings):
+    settings.WEDBACKUP_WATCH_QUIET_SECONDS = 0  # the files below settled long before the scan
     policy = BackupPolicy.default()
     policy.min_copies, policy.min_distinct_providers = 1, 1
     policy.save()
@@ -55,8 +55,6 @@ def test_a_source_scan_schedule_takes_new_files_of_its_plan_only(rq_queues, tmp_
         wedding_import(path=folders[plan], couple=f"{plan} couple", date=dt.date(2023, 6, 1), country="US",
                        plan=plan)
         (folders[plan] / "new.jpg").write_bytes(b"\xff\xd8\xff" + plan.encode() * 100)
-        past = timezone.now() - dt.timedelta(minutes=5)
-        os.utime(folders[plan] / "new.jpg", (past.timestamp(), past.timestamp()))  # settled before the scan
     Schedule.objects.all().delete()
     Schedule.objects.create(task=Schedule.Task.SOURCE_SCAN, plan="premium", interval_minutes=60,
                             next_run_at=timezone.now() - dt.timedelta(seconds=1))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from pathlib import Path
 
 import django_rq
@@ -52,15 +51,15 @@ def test_a_scheduled_scan_takes_settled_files_leaves_fresh_ones_and_reports_a_va
     Path(gone.source_path).rename(tmp_path / "elsewhere")
     settled = Path(quiet.source_path) / "ceremony" / "SETTLED.jpg"
     settled.write_bytes(photo(7))
-    old = settled.stat().st_mtime - 120
-    os.utime(settled, (old, old))
-    (Path(quiet.source_path) / "ceremony" / "FRESH.jpg").write_bytes(photo(8))
+    settings.WEDBACKUP_WATCH_QUIET_SECONDS = 0  # as if the scan came long after it was written
     result = sources_scan(plan="standard")
-    assert result["weddings"] == 1 and result["added"] == 1 and result["pending"] == 1
+    assert result["weddings"] == 1 and result["added"] == 1 and result["pending"] == 0
     assert result["backups_started"] == 1 and result["problems"] == {}
+    settings.WEDBACKUP_WATCH_QUIET_SECONDS = 30
+    (Path(quiet.source_path) / "ceremony" / "FRESH.jpg").write_bytes(photo(8))
+    again = sources_scan(plan="standard")  # one file too fresh, and one backup already queued: no second one
+    assert again["added"] == 0 and again["pending"] == 1 and again["backups_started"] == 0
     assert asset_of(quiet, "ceremony/SETTLED.jpg") and asset_of(quiet, "ceremony/FRESH.jpg") is None
-    again = sources_scan(plan="standard")  # nothing new, and one backup already queued: no second one
-    assert again["added"] == 0 and again["backups_started"] == 0
     assert BackupJob.objects.filter(wedding=quiet, status=BackupJob.Status.QUEUED).count() == 1
     everything = sources_scan()
     assert everything["problems"] == {gone.slug: f"source folder {gone.source_path}: the folder is gone"}
