@@ -125,6 +125,10 @@ def _audit(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]
             detail = f"from {details.get('provider', '?')}" + (f" after {details['fallbacks']} failed cop"
                                                                f"{'y' if details['fallbacks'] == 1 else 'ies'}"
                                                                if details.get("fallbacks") else "")
+        elif row.action == "asset.rehydrate":
+            detail = (f"from {details.get('provider', '?')} ({details.get('storage_class') or 'archive'})"
+                      + (", joining the request already made" if details.get("joined") else "")
+                      + (f", about {details['hours']:g} hours" if details.get("hours") else ""))
         else:
             detail = ", ".join(f"{k} {v}" for k, v in details.items()
                                if k in ("provider", "storage_class", "files", "bytes", "to", "error") and v)

@@ -135,38 +135,38 @@ def _safe(before: Fleet, after: Fleet, catalog: Catalog, rules_by_plan: Mapping[
     return True
 
 
-def _evaluate(fleet: Fleet, catalog: Catalog, rules_by_plan: Mapping[str, Rules], p: ProviderInfo,
-              rules: tuple[LifecycleRule, ...], installed: dict) -> ProviderRules | None:
-    after = fleet_under_rules(fleet, {**installed, p.id: rules})
-    before = fleet_under_rules(fleet, installed)
+def _evaluate(before: Fleet, now: Decimal, catalog: Catalog, rules_by_plan: Mapping[str, Rules], p: ProviderInfo,
+              rules: tuple[LifecycleRule, ...]) -> tuple[ProviderRules, Fleet] | None:
+    """``before``: the fleet under the rules chosen so far, costing ``now`` a month."""
+    after = fleet_under_rules(before, {p.id: rules})
     if not _safe(before, after, catalog, rules_by_plan):
         return None
     objects, size, into = _moved(before, after, p.id)
     cost = sum((transition_cost(catalog.class_price(p.kind, p.region, cls), n) for cls, n in into.items()),
                Decimal(0))
-    now, new = fleet_monthly(fleet=before, catalog=catalog), fleet_monthly(fleet=after, catalog=catalog)
+    new = fleet_monthly(fleet=after, catalog=catalog)
     months = payback_months(cost, now - new)
     if new >= now or months is None or months > MAX_PAYBACK_MONTHS:
         return None
-    return ProviderRules(p.id, rules, objects, size, cost, now, new)
+    return ProviderRules(p.id, rules, objects, size, cost, now, new), after
 
 
 def tiering_plan(fleet: Fleet, catalog: Catalog, rules_by_plan: Mapping[str, Rules], **optimise_kw) -> TieringPlan:
     """Rules per provider that supports them, then the optimiser's per-object proposals on top of them."""
     chosen: list[ProviderRules] = []
     installed: dict[int, tuple[LifecycleRule, ...]] = {}
+    after, now = fleet, fleet_monthly(fleet=fleet, catalog=catalog)
     for p in sorted(fleet.providers.values(), key=lambda q: q.id):
         if not p.available:
             continue
         for rule in provider_rules(p, catalog):
             candidates = [rule] + [replace(rule, transitions=rule.transitions[:n])
                                    for n in range(len(rule.transitions) - 1, 0, -1)]
-            found = next((r for r in (_evaluate(fleet, catalog, rules_by_plan, p, (c,), installed)
+            found = next((r for r in (_evaluate(after, now, catalog, rules_by_plan, p, (c,))
                                       for c in candidates) if r is not None), None)
             if found is not None:
-                chosen.append(found)
-                installed[p.id] = found.rules
-    after = fleet_under_rules(fleet, installed)
+                chosen.append(found[0])
+                installed[p.id], after, now = found[0].rules, found[1], found[0].new_monthly
     return TieringPlan(tuple(chosen), tuple(proposals_on_rules(after, catalog, rules_by_plan, installed,
                                                                **optimise_kw)), after)
 
