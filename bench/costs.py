@@ -5,7 +5,9 @@
 Builds the reference fleet (naive baseline, bulk_create) in a throw-away test database (test_<name>, dropped
 at the end unless --keep), in a child process so its memory does not count; then, in this process, times
 fleet_state() (the database aggregates) and optimise() and prints the time and the peak RSS.
-Target (issue 7): under 30 s and under 1 GB RSS. Not run by the test suite.
+Target (issue 7): under 30 s and under 1 GB RSS. Then the same with the providers' own lifecycle rules
+(costs.tiering, issue 18): the rules, the object steps left to our workers and the requests they make, both ways.
+Not run by the test suite.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def main() -> None:
                 sys.exit(f"building the fleet failed ({child.exitcode})")
         from costs.costing import costs_by_group, fleet_state, rules_by_plan
         from costs.optimizer import optimise
+        from costs.tiering import RULE_REQUESTS, tiering_plan, worker_requests
         from costs.versions import current_catalog
 
         assets = Asset.objects.count()
@@ -81,12 +84,32 @@ def main() -> None:
         proposals = optimise(fleet, catalog, rules_by_plan())
         t2 = time.monotonic()
         saving = sum((p.monthly_saving for p in proposals if p.kind in ("lifecycle", "provider_mix")), Decimal(0))
+        t3 = time.monotonic()
+        plan = tiering_plan(fleet, catalog, rules_by_plan())
+        t4 = time.monotonic()
+        ruled = sum(costs_by_group(catalog, plan.fleet).values(), Decimal(0)) - sum(
+            (p.monthly_saving for p in plan.proposals if p.kind in ("lifecycle", "provider_mix")), Decimal(0))
+        changes = sum(c["objects"] for p in proposals if p.kind in ("lifecycle", "provider_mix") for c in p.changes)
+        left = sum(c["objects"] for p in plan.proposals if p.kind in ("lifecycle", "provider_mix") for c in p.changes)
+        ruled_requests = worker_requests(plan.proposals, fleet.providers) + RULE_REQUESTS * len(plan.rules)
+        transitions = sum((r.transition_cost for r in plan.rules), Decimal(0))
+        rules_text = "; ".join(
+            f"{fleet.providers[r.provider_id].name}: " + ", ".join(f"{c} at {d} d" for d, c in r.rules[0].transitions)
+            for r in plan.rules)
         rows = [("assets", f"{assets:,}"), ("cohorts", f"{len(fleet.cohorts):,}"),
                 ("proposals", f"{len(proposals):,}"), ("model (DB aggregates)", f"{t1 - t0:.1f} s"),
                 ("optimiser + pricing", f"{t2 - t1:.1f} s"), ("total", f"{t2 - t0:.1f} s"),
                 ("peak RSS", f"{_rss_mb():.0f} MB (before: {rss_before:.0f} MB)"),
                 ("monthly now -> after", f"${current:,.2f} -> ${current - saving:,.2f} "
-                                         f"({100 * saving / current:.1f}% less)")]
+                                         f"({100 * saving / current:.1f}% less)"),
+                ("tiering plan with rules", f"{t4 - t3:.1f} s"),
+                ("lifecycle rules", rules_text or "none"),
+                ("per object: object steps", f"{changes:,} ({worker_requests(proposals, fleet.providers):,} requests "
+                                              "by our workers)"),
+                ("with rules: object steps", f"{left:,} ({ruled_requests:,} requests by our workers)"),
+                ("with rules: provider transitions", f"{sum(r.objects for r in plan.rules):,} "
+                                                     f"(${transitions:,.2f} billed once)"),
+                ("monthly after, with rules", f"${ruled:,.2f} ({100 * (current - ruled) / current:.1f}% less)")]
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             print(f"{key:<{width}}  {value}")
