@@ -83,7 +83,9 @@ def wedding_next_runs(*, wedding: Wedding) -> dict:
         watch, scan = "watched live (wedding-day critical): new files are backed up as they arrive", None
     else:
         scan = first(Schedule.Task.SOURCE_SCAN, (wedding.plan, ""))
-        watch = f"rescanned every {scan.interval_minutes} minutes" if scan else "no source scan scheduled"
+        hours = scan.interval_minutes // 60 if scan and scan.interval_minutes % 60 == 0 else 0
+        every = f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{scan and scan.interval_minutes} minutes"
+        watch = f"rescanned every {every}" if scan else "no source scan scheduled"
     return {"watch": watch, "backup": scan, "scrub": first(Schedule.Task.SCRUB), "drill": first(Schedule.Task.DRILL)}
 
 

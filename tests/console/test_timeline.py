@@ -150,7 +150,9 @@ def test_next_backup_and_verification_come_from_the_schedules(wedding):
     Schedule.objects.create(task="source_scan", plan="premium", interval_minutes=5, next_run_at=ago(-0.1))
     scrub = Schedule.objects.create(task="scrub", interval_minutes=60, next_run_at=ago(-0.7))
     runs = wedding_next_runs(wedding=wedding)
-    assert runs["backup"] == scan and runs["watch"] == "rescanned every 60 minutes" and runs["scrub"] == scrub
+    assert runs["backup"] == scan and runs["watch"] == "rescanned every 1 hour" and runs["scrub"] == scrub
+    Schedule.objects.filter(pk=scan.pk).update(interval_minutes=90)
+    assert wedding_next_runs(wedding=wedding)["watch"] == "rescanned every 90 minutes"
     wedding.watch_source = False
     assert wedding_next_runs(wedding=wedding)["backup"] is None
 
