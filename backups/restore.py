@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
-import os
 import shutil
 import tempfile
+import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from providers.backends import backend_for
-from providers.backends.base import Backend, NeedsRestore, ObjectNotFound, ProviderError
+from providers.backends.base import Backend
 from providers.breaker import breaker_record
 from providers.models import Provider
 
@@ -26,10 +27,13 @@ from . import encryption
 from .audit import audit_record
 from .models import Asset, BackupJob, Replica, Wedding
 from .placement import provider_states
+from .restore_copy import FileOutcome, ProviderSlots, file_restore, replica_open, replicas_best_first
 from .roots import restore_root_problem
 from .signals import wedding_read
 
 log = logging.getLogger(__name__)
+RESTORE_THREADS = 8  # files read at once (each within its provider's slots); rclone's --transfers 8
+PROGRESS_EVERY = 0.5  # seconds between a restore job's counter updates
 
 
 @dataclass
@@ -43,14 +47,22 @@ class RestoreReport:
     def as_dict(self) -> dict:
         return self.__dict__.copy()
 
+    def add(self, asset: Asset, outcome: FileOutcome | str) -> bool:
+        """Count one file's outcome (a string: why it could not even be tried)."""
+        if isinstance(outcome, str):
+            self.failed[asset.relative_path] = outcome
+            return False
+        self.rehydrating += outcome.rehydrating
+        if not outcome.ok:
+            self.failed[asset.relative_path] = "; ".join(outcome.errors) or "no verified replica"
+            return False
+        self.restored.append(asset.relative_path)
+        self.bytes += asset.size
+        self.fallbacks += outcome.fallbacks > 0
+        return True
 
-def replicas_best_first(replicas: list[Replica], hours: dict[tuple[int, str], float]) -> list[Replica]:
-    """Best first: instantly readable, healthy, then the provider's name for a stable order."""
-    def score(r: Replica) -> tuple:
-        return (hours.get((r.provider_id, r.storage_class), 0) > 0,
-                r.provider.status != Provider.Status.ACTIVE, r.provider.name)
 
-    return sorted(replicas, key=score)
+_open = replica_open  # the name backups.fetch reads replicas by
 
 
 def _safe_target(root: Path, relative_path: str) -> Path:
@@ -60,91 +72,96 @@ def _safe_target(root: Path, relative_path: str) -> Path:
     return target
 
 
-def _open(backend: Backend, replica: Replica):
-    """The version we verified when the provider keeps versions (what was written or deleted over it since, by
-    mistake or by ransomware, does not matter); else, or when that version is gone, the object as it is now. The
-    bytes are sha256-checked either way."""
-    if backend.reads_versions and replica.version_id:
-        try:
-            return backend.open_version(replica.object_key, replica.version_id)
-        except ProviderError as exc:
-            log.info("version %s of %s unreadable (%s); reading the latest", replica.version_id,
-                     replica.object_key, exc)
-    return backend.open(replica.object_key)
+def _record_failures(outcome: FileOutcome) -> None:
+    for provider_id, error in outcome.failures:
+        breaker_record(provider_id, False, error, source="restore")
 
 
 def asset_restore_to(asset: Asset, target: Path, candidates: list[Replica], backends: dict[int, Backend],
                      report: RestoreReport, *, include_archived: bool) -> bool:
-    """Try each candidate until one yields bytes whose sha256 matches; write them atomically."""
-    errors = []
-    for n, replica in enumerate(candidates):
-        backend = backends.setdefault(replica.provider_id, backend_for(replica.provider))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".restore-")
-        try:
-            digest = hashlib.sha256()
-            key = encryption.wedding_data_key(asset.wedding) if replica.encrypted else None
-            with os.fdopen(fd, "wb") as out, _open(backend, replica) as src:
-                for chunk in encryption.plaintext_chunks(src, encrypted=replica.encrypted, data_key=key):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.hexdigest() != asset.sha256:
-                raise ProviderError("sha256 of the restored bytes differs from the catalogue")
-            os.replace(tmp, target)
-            breaker_record(replica.provider_id, True)
-            report.restored.append(asset.relative_path)
-            report.bytes += asset.size
-            report.fallbacks += n > 0
-            return True
-        except NeedsRestore as exc:
-            errors.append(f"{replica.provider.name}: {exc}")
-            if include_archived:
-                backend.request_restore(replica.object_key)
-                report.rehydrating.append(f"{replica.provider.name}: {asset.relative_path}")
-        except (ProviderError, OSError) as exc:
-            errors.append(f"{replica.provider.name}: {exc}")
-            if isinstance(exc, ProviderError) and not isinstance(exc, ObjectNotFound):
-                breaker_record(replica.provider_id, False, str(exc), source="restore")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    report.failed[asset.relative_path] = "; ".join(errors) or "no verified replica"
-    return False
+    """Try each candidate until one yields bytes whose sha256 matches; write them atomically (one file, in the
+    caller's thread: copy sources and drills; a wedding's restore runs ``file_restore`` in its pool)."""
+    outcome = file_restore(asset, target, candidates, backends, include_archived=include_archived,
+                           data_key=lambda: encryption.wedding_data_key(asset.wedding))
+    _record_failures(outcome)
+    if outcome.ok:
+        breaker_record(outcome.provider_id, True)
+    return report.add(asset, outcome)
+
+
+def _good_copies(asset: Asset) -> list[Replica]:
+    return [r for r in asset.replicas.all()
+            if r.status == Replica.Status.VERIFIED and r.sha256 == asset.sha256
+            and r.provider.enabled and r.provider.status != Provider.Status.DOWN]
 
 
 def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, include_archived: bool = False,
                     progress: Callable[[Asset, bool], None] | None = None) -> RestoreReport:
-    """Restore every asset (or those matching the ``only`` glob) under ``to``; ``progress`` hears of each file."""
+    """Restore every asset (or those matching the ``only`` glob) under ``to``, ``RESTORE_THREADS`` files at a time
+    (largest first), each from its best replica within the provider's slots; a provider that fails is tried last
+    for the files after. ``progress`` hears of each file as it ends, in this thread. The report lists files in
+    path order; breaker successes are recorded once per provider at the end, failures as they come."""
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     hours = {(s.id, cls): h for s in provider_states() for cls, h in s.restore_hours.items()}
-    report = RestoreReport()
-    backends: dict[int, Backend] = {}
-    assets = wedding.assets.prefetch_related("replicas__provider").order_by("relative_path")
-    for asset in assets:
-        if only and not fnmatch.fnmatch(asset.relative_path, only):
-            continue
-        candidates = [
-            r for r in asset.replicas.all()
-            if r.status == Replica.Status.VERIFIED and r.sha256 == asset.sha256
-            and r.provider.enabled and r.provider.status != Provider.Status.DOWN
-        ]
+    assets = [a for a in wedding.assets.prefetch_related("replicas__provider").order_by("relative_path")
+              if not only or fnmatch.fnmatch(a.relative_path, only)]
+    outcomes: dict[int, FileOutcome | str] = {}
+    work: list[tuple[int, Asset, Path, list[Replica]]] = []
+    for i, asset in enumerate(assets):
         try:
-            target = _safe_target(to, asset.relative_path)
+            work.append((i, asset, _safe_target(to, asset.relative_path),
+                         replicas_best_first(_good_copies(asset), hours)))
         except ValueError as exc:  # one bad path in the catalogue skips that file, never the whole restore
-            report.failed[asset.relative_path] = str(exc)
-            ok = False
-        else:
-            try:
-                ok = asset_restore_to(asset, target, replicas_best_first(candidates, hours), backends, report,
-                                      include_archived=include_archived)
-            except OSError as exc:  # e.g. a file where the catalogue needs a folder: that file, not the restore
-                report.failed[asset.relative_path] = f"cannot write it here: {exc.strerror or exc}"
-                ok = False
-        if progress is not None:
-            progress(asset, bool(ok))
+            outcomes[i] = str(exc)
+    # A file where the catalogue needs a folder (``x`` and ``x/y.jpg``): the first in path order wins, whichever
+    # thread would come first.
+    files = {target for _, _, target, _ in work}
+    for item in list(work):
+        clash = next((p for p in item[2].parents if p in files), None)
+        if clash is not None:
+            work.remove(item)
+            outcomes[item[0]] = f"cannot write it here: {clash.name} is a file of this restore"
+    backends: dict[int, Backend] = {}
+    for *_, candidates in work:
+        for r in candidates:
+            if r.provider_id not in backends:
+                backends[r.provider_id] = backend_for(r.provider)
+    encrypted = any(r.encrypted for *_, candidates in work for r in candidates)
+    data_key = encryption.wedding_data_key(wedding) if encrypted else None
+    slots, avoid = ProviderSlots(set(backends)), set()
+
+    def one(asset: Asset, target: Path, candidates: list[Replica]) -> FileOutcome | str:
+        try:
+            return file_restore(asset, target, candidates, backends, include_archived=include_archived,
+                                data_key=lambda: data_key, slot=slots.hold, avoid=avoid)
+        except OSError as exc:  # e.g. a file where the catalogue needs a folder: that file, not the restore
+            return f"cannot write it here: {exc.strerror or exc}"
+
+    if progress is not None:
+        for i in outcomes:
+            progress(assets[i], False)
+    served: Counter[int] = Counter()
+    pool = ThreadPoolExecutor(max_workers=RESTORE_THREADS, thread_name_prefix="restore")
+    try:
+        futures = {pool.submit(one, asset, target, candidates): (i, asset)
+                   for i, asset, target, candidates in sorted(work, key=lambda w: -w[1].size)}
+        for future in as_completed(futures):
+            i, asset = futures[future]
+            outcome = outcomes[i] = future.result()
+            if isinstance(outcome, FileOutcome):
+                _record_failures(outcome)
+                served[outcome.provider_id] += outcome.ok
+            if progress is not None:
+                progress(asset, isinstance(outcome, FileOutcome) and outcome.ok)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for provider_id, n in served.items():
+        if n:
+            breaker_record(provider_id, True, count=n)
+    report = RestoreReport()
+    for i, asset in enumerate(assets):
+        report.add(asset, outcomes[i])
     _record_access(wedding, report)
     return report
 
@@ -183,13 +200,25 @@ def restore_run(*, job: BackupJob) -> str:
     BackupJob.objects.filter(pk=job.pk).update(status=BackupJob.Status.RUNNING, started_at=timezone.now(),
                                                files_planned=files, bytes_planned=size)
 
-    def progress(asset: Asset, ok: bool) -> None:
-        BackupJob.objects.filter(pk=job.pk).update(
-            files_done=F("files_done") + int(ok), files_failed=F("files_failed") + int(not ok),
-            bytes_done=F("bytes_done") + (asset.size if ok else 0),
-            bytes_failed=F("bytes_failed") + (0 if ok else asset.size))
+    counts = Counter()
+    flushed = [time.monotonic()]
 
-    report = wedding_restore(wedding=job.wedding, to=Path(job.params["to"]), only=only, progress=progress)
+    def flush() -> None:  # one UPDATE per PROGRESS_EVERY seconds, not one per file
+        if counts:
+            BackupJob.objects.filter(pk=job.pk).update(**{name: F(name) + n for name, n in counts.items()})
+            counts.clear()
+        flushed[0] = time.monotonic()
+
+    def progress(asset: Asset, ok: bool) -> None:
+        counts.update({"files_done": int(ok), "files_failed": int(not ok),
+                       "bytes_done": asset.size if ok else 0, "bytes_failed": 0 if ok else asset.size})
+        if time.monotonic() - flushed[0] >= PROGRESS_EVERY:
+            flush()
+
+    try:
+        report = wedding_restore(wedding=job.wedding, to=Path(job.params["to"]), only=only, progress=progress)
+    finally:
+        flush()
     status = BackupJob.Status.SUCCEEDED
     if report.failed or report.rehydrating:
         status = BackupJob.Status.PARTIAL if report.restored else BackupJob.Status.FAILED

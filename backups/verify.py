@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from django.db.models import Q
@@ -16,8 +17,11 @@ from .deletion import stray_delete
 from .integrity import replica_check
 from .layout import manifest_key, wedding_prefix
 from .models import Replica, Wedding
+from .restore_copy import ProviderSlots
 from .signals import copies_damaged
 from .snapshots import wedding_refresh
+
+VERIFY_THREADS = 8  # replicas checked at once, each within its provider's slots (restore's pool size)
 
 
 @dataclass
@@ -38,7 +42,8 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
                    on_progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Check every verified replica; mismatches are marked failed and a repair job is started (by the receiver
     of ``signals.copies_damaged``: the job machinery sits above this module). ``on_progress(done, total)`` hears
-    of each replica checked."""
+    of each replica checked, in this thread. The checks run ``VERIFY_THREADS`` at a time; the database is
+    written here, as each ends."""
     report = VerifyReport()
     # Copies a catalogue rebuild could not check (their provider was unreachable) are checked here too.
     pending = Q(status=Replica.Status.FAILED, last_error__startswith=Replica.REBUILT_UNCHECKED)
@@ -47,34 +52,29 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
         .select_related("provider", "asset__wedding")
     )
     backends: dict[int, Backend] = {}
-    for done, replica in enumerate(replicas):
-        if on_progress is not None:  # before each check (an unreachable one skips the loop's end), once after
-            on_progress(done, len(replicas))
-        backend = backends.setdefault(replica.provider_id, backend_for(replica.provider))
-        report.checked += 1
+    for replica in replicas:
+        if replica.provider_id not in backends:
+            backends[replica.provider_id] = backend_for(replica.provider)
+    slots = ProviderSlots(set(backends))
+
+    def check(replica: Replica) -> str | ProviderError:
         try:
-            problem = replica_check(replica, backend, deep=deep)
+            with slots.hold(replica.provider_id):
+                return replica_check(replica, backends[replica.provider_id], deep=deep)
         except ProviderError as exc:
-            report.unreachable.append(f"{replica.provider.name}: {replica.object_key}: {exc}")
-            continue
-        was = Q(status=replica.status) & (pending if replica.status == Replica.Status.FAILED else Q())
-        if not problem and replica.status == Replica.Status.FAILED:
-            if Replica.objects.filter(was, pk=replica.pk).update(
-                    status=Replica.Status.VERIFIED, last_error="", verified_at=timezone.now(), updated=timezone.now()):
-                report.ok += 1
-            continue
-        if problem:
-            # Only a copy still recorded as verified is marked failed: one a cost move or a prune removed while we
-            # looked (through the guarded delete) is not damage, and its DELETED row must stay DELETED.
-            if Replica.objects.filter(was, pk=replica.pk).update(
-                    status=Replica.Status.FAILED, last_error=problem, updated=timezone.now()):
-                report.mismatched.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
-            else:
-                report.checked -= 1
-        else:
-            report.ok += 1
+            return exc
+
     if on_progress is not None:
-        on_progress(len(replicas), len(replicas))
+        on_progress(0, len(replicas))
+    pool = ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify")
+    try:
+        futures = {pool.submit(check, replica): replica for replica in replicas}
+        for done, future in enumerate(as_completed(futures), start=1):
+            _verify_record(futures[future], future.result(), report, pending)
+            if on_progress is not None:
+                on_progress(done, len(replicas))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     _find_orphans(wedding, report, clean=clean_orphans)
     if report.mismatched:
         started = [job for _, job in copies_damaged.send(sender=Wedding, wedding=wedding, requested_by=requested_by)
@@ -82,6 +82,30 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
         report.repair_job = started[0].pk if started else None
     wedding_refresh(wedding)  # mismatches put files at risk until the repair has run
     return report
+
+
+def _verify_record(replica: Replica, problem: str | ProviderError, report: VerifyReport, pending: Q) -> None:
+    """One replica's check, in the database (in the calling thread, never in the pool's)."""
+    report.checked += 1
+    if isinstance(problem, ProviderError):
+        report.unreachable.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
+        return
+    was = Q(status=replica.status) & (pending if replica.status == Replica.Status.FAILED else Q())
+    if not problem and replica.status == Replica.Status.FAILED:
+        if Replica.objects.filter(was, pk=replica.pk).update(
+                status=Replica.Status.VERIFIED, last_error="", verified_at=timezone.now(), updated=timezone.now()):
+            report.ok += 1
+        return
+    if problem:
+        # Only a copy still recorded as verified is marked failed: one a cost move or a prune removed while we
+        # looked (through the guarded delete) is not damage, and its DELETED row must stay DELETED.
+        if Replica.objects.filter(was, pk=replica.pk).update(
+                status=Replica.Status.FAILED, last_error=problem, updated=timezone.now()):
+            report.mismatched.append(f"{replica.provider.name}: {replica.object_key}: {problem}")
+        else:
+            report.checked -= 1
+    else:
+        report.ok += 1
 
 
 def _find_orphans(wedding: Wedding, report: VerifyReport, *, clean: bool) -> None:
