@@ -6,6 +6,7 @@ No database and no breaker here: this runs in a restore's threads, and the calle
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -85,10 +86,22 @@ def _copy_to(out: BinaryIO, src: IO[bytes], asset: Asset, replica: Replica, data
     for chunk in encryption.plaintext_chunks(src, encrypted=replica.encrypted, data_key=data_key):
         digest.update(chunk)
         size += len(chunk)
-        out.write(chunk)
+        _write_all(out, chunk)
     os.fsync(out.fileno())
+    if os.fstat(out.fileno()).st_size != size:  # what the file holds, not what we meant to write
+        raise OSError(errno.EIO, f"the restored file holds other than the {size} bytes written")
     if size != asset.size or digest.hexdigest() != asset.sha256:
         raise IntegrityError("sha256 of the restored bytes differs from the catalogue")
+
+
+def _write_all(out: BinaryIO, data: bytes) -> None:
+    """An unbuffered write may take only part of the bytes (a disk filling up): write the rest, or fail."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        if not written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def file_restore(asset: Asset, target: Path, candidates: list[Replica], backends: dict[int, Backend], *,
