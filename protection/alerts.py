@@ -66,7 +66,8 @@ def alert_raise(*, key: str, kind: str, subject: str, detail: str = "") -> Alert
                 alert.subject, alert.detail, alert.last_seen_at = subject[:255], detail, now
     except IntegrityError:  # another process opened it between our read and our insert
         return alert_raise(key=key, kind=kind, subject=subject, detail=detail)
-    due = alert.last_sent_at is None or now - alert.last_sent_at >= repeat_interval()
+    # A last send "in the future" means the clock went back: due now, not when the clock catches up.
+    due = alert.last_sent_at is None or not dt.timedelta(0) <= now - alert.last_sent_at < repeat_interval()
     previous = alert.last_sent_at
     # Only one process sends a given repeat: last_sent_at moves forward atomically, and back if the send failed.
     if due and Alert.objects.filter(pk=alert.pk, last_sent_at=previous).update(last_sent_at=now):

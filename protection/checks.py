@@ -48,12 +48,14 @@ def _when(at: dt.datetime) -> str:
 
 # -- below policy -------------------------------------------------------------------------------------------------
 def _first_seen_at_risk(wedding_ids: set[int], now: dt.datetime) -> dict[int, dt.datetime]:
-    """When each of these weddings was first found at risk by a sweep (now for the new ones); forgets the rest."""
+    """When each of these weddings was first found at risk by a sweep (now for the new ones); forgets the rest.
+    A time after ``now`` (the clock went back) counts as now: it would silence the wedding until the clock caught up."""
     conn = django_rq.get_connection("default")
     stored = {int(k): dt.datetime.fromtimestamp(float(v), dt.UTC) for k, v in conn.hgetall(BELOW_POLICY_SEEN).items()}
     gone = [k for k in stored if k not in wedding_ids]
     if gone:
         conn.hdel(BELOW_POLICY_SEEN, *gone)
+    stored = {k: v for k, v in stored.items() if v <= now}
     new = {k: now.timestamp() for k in wedding_ids if k not in stored}
     if new:
         conn.hset(BELOW_POLICY_SEEN, mapping=new)
@@ -68,7 +70,7 @@ def below_policy_check(*, now: dt.datetime) -> dict[str, set[str]]:
     seen = _first_seen_at_risk({h.wedding_id for h in risky}, now)
     keys = set()
     for health in risky:
-        since = min(t for t in (health.oldest_unprotected_at, seen[health.wedding_id]) if t)
+        since = min(t for t in (health.oldest_unprotected_at, seen[health.wedding_id]) if t)  # <= now
         if now - since < threshold:
             continue
         key = f"below_policy:{health.wedding_id}"

@@ -1,21 +1,40 @@
 """Clock changes and wrong clocks: a camera card's future mtimes are not waited on for ever, a file with an old
-mtime that is still being written is not taken early, and the watcher's quiet period runs on the monotonic clock.
+mtime that is still being written is not taken early, the watcher's quiet period runs on the monotonic clock, and
+alerts neither go quiet nor stay silent after the clock went back.
 (Schedules after the clock moved: tests/protection/test_dispatch_faults.py.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
 
+import django_rq
 import pytest
+from django.utils import timezone
 
 from backups.ingest import wedding_rescan
+from backups.models import BackupPolicy
+from backups.snapshots import weddings_refresh
+from protection.alerts import alert_raise
+from protection.checks import BELOW_POLICY_SEEN, alerts_check
+from protection.models import Alert
 from protection.sources import QuietTracker
+from tests.factories import make_asset, make_wedding
+from tests.protection.alerting import sent
 from tests.protection.watching import asset_of, critical_wedding, photo
 
 pytestmark = pytest.mark.django_db
 DAY = 86400
+
+
+@pytest.fixture
+def one_copy_policy():
+    policy = BackupPolicy.default()
+    policy.min_copies, policy.min_distinct_providers = 1, 1
+    policy.save()
+    return policy
 
 
 class Clock:
@@ -87,3 +106,29 @@ def test_a_rescan_leaves_a_just_written_file_with_an_old_mtime_pending(tmp_path)
     report = wedding_rescan(wedding=wedding, quiet_seconds=3600)
     assert report.pending == ["ceremony/OLD.jpg"] and asset_of(wedding, "ceremony/OLD.jpg") is None
     assert wedding_rescan(wedding=wedding).added == ["ceremony/OLD.jpg"]
+
+
+def test_an_open_alert_last_sent_in_the_future_repeats_now_not_when_the_clock_catches_up(channels):
+    got, _ = channels
+    alert_raise(key="provider_down:4", kind=Alert.Kind.PROVIDER_DOWN, subject="p4 down")
+    Alert.objects.filter(key="provider_down:4").update(last_sent_at=timezone.now() + dt.timedelta(days=2))
+    alert_raise(key="provider_down:4", kind=Alert.Kind.PROVIDER_DOWN, subject="p4 down")  # the clock went back
+    alert_raise(key="provider_down:4", kind=Alert.Kind.PROVIDER_DOWN, subject="p4 down")
+    assert sent(got, "provider_down:4") == ["opened", "still open"]  # once, then at the interval again
+
+
+def test_a_wedding_below_policy_is_alerted_after_the_clock_went_back(channels, one_copy_policy):
+    got, _ = channels
+    conn = django_rq.get_connection("default")
+    conn.delete(BELOW_POLICY_SEEN)
+    real = timezone.now()
+    wedding = make_wedding()
+    make_asset(wedding, seen_complete_at=real)  # stamped before the clock went back a day
+    weddings_refresh([wedding.pk])
+    key = f"below_policy:{wedding.pk}"
+    alerts_check(now=real)
+    back = real - dt.timedelta(days=1)
+    alerts_check(now=back)
+    alerts_check(now=back + dt.timedelta(minutes=61))  # an hour below policy by the clock as it is now
+    assert sent(got, key) == ["opened"]
+    conn.delete(BELOW_POLICY_SEEN)
