@@ -77,8 +77,38 @@ def seed(weddings: int, assets: int) -> None:
         started = time.monotonic()  # measure=False: the seeded replicas live on no server to sample bytes from
         made = optimizations_refresh(measure=False)
         print(f"optimiser: {len(made):,} proposals ({time.monotonic() - started:.0f} s)", flush=True)
+    busy_wedding()
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
+
+
+def busy_wedding() -> None:
+    """The largest wedding gets a long story for its timeline: 20,000 downloads and 2,000 jobs over 90 days, and its
+    copies scrubbed across those days (each source of the timeline then has far more rows than a page shows)."""
+    from django.db.models import Count
+
+    from backups.models import Asset, AuditEvent, BackupJob, Replica, Wedding
+
+    biggest = Asset.objects.values("wedding").annotate(n=Count("id")).order_by("-n").first()["wedding"]
+    wedding = Wedding.objects.get(pk=biggest)
+    if BackupJob.objects.filter(wedding=wedding).count() >= 2_000:
+        return
+    table, jobs = AuditEvent._meta.db_table, BackupJob._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"""
+            INSERT INTO {table} (at, actor_label, action, target, details)
+            SELECT now() - make_interval(mins => s * 6), 'bench', 'asset.download',
+                   'asset:' || %s || '/photo/busy-' || s || '.jpg', '{{"provider": "s3", "fallbacks": 0}}'
+            FROM generate_series(1, 20000) s""", [wedding.slug])  # noqa: S608
+        cur.execute(f"""
+            INSERT INTO {jobs} (wedding_id, kind, status, files_planned, files_done, files_failed, bytes_planned,
+                                bytes_done, bytes_failed, rq_job_id, queue, params, result, created, error_summary)
+            SELECT %s, 'backup', 'succeeded', 10, 10, 0, 0, 0, 0, '', 'default', '{{}}', '{{}}',
+                   now() - make_interval(mins => s * 60), ''
+            FROM generate_series(1, 2000) s""", [wedding.pk])  # noqa: S608
+        cur.execute(f"""
+            UPDATE {Replica._meta.db_table} r SET scrubbed_at = now() - make_interval(days => (r.id %% 90)::int)
+            FROM {Asset._meta.db_table} a WHERE r.asset_id = a.id AND a.wedding_id = %s""", [wedding.pk])  # noqa: S608
 
 
 def refresh() -> None:
