@@ -54,14 +54,16 @@ class TimelinePage:
     more: dt.datetime | None  # pass as ``before`` for the next (older) page; None when this is the last
 
 
-def wedding_timeline(*, wedding: Wedding, before: dt.datetime | None = None,
-                     limit: int = EVENTS_PER_PAGE) -> TimelinePage:
-    """The newest ``limit`` events older than ``before`` (default: now and later), and the cursor to the next."""
+def wedding_timeline(*, wedding: Wedding, before: dt.datetime | None = None, limit: int = EVENTS_PER_PAGE,
+                     audit: bool = True) -> TimelinePage:
+    """The newest ``limit`` events older than ``before`` (default: now and later), and the cursor to the next.
+    ``audit``: whether the reader may see the audit (who downloaded, restored or deleted what); without it those
+    events are left out and deletes show no one's name."""
     before = before or timezone.now() + dt.timedelta(days=1)
     events = [*_jobs(wedding, before, limit + 1), *_catalogued(wedding, before, limit + 1),
-              *_audit(wedding, before, limit + 1), *_failovers(wedding, before, limit + 1),
+              *(_audit(wedding, before, limit + 1) if audit else []), *_failovers(wedding, before, limit + 1),
               *_cost_moves(wedding, before, limit + 1), *_scrubs(wedding, before, limit + 1),
-              *_drills(wedding, before, limit + 1), *_deletes(wedding, before, limit + 1)]
+              *_drills(wedding, before, limit + 1), *_deletes(wedding, before, limit + 1, audit=audit)]
     events.sort(key=lambda e: e.at, reverse=True)
     page = events[:limit]
     return TimelinePage(events=page, more=page[-1].at if len(events) > limit else None)
@@ -188,13 +190,13 @@ def _drills(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent
     return events
 
 
-def _deletes(wedding: Wedding, before: dt.datetime, n: int) -> list[TimelineEvent]:
+def _deletes(wedding: Wedding, before: dt.datetime, n: int, *, audit: bool) -> list[TimelineEvent]:
     """Copies removed through the guarded delete (a cost move, a temporary copy pruned, an erasure): the replica
     row stays, marked deleted; the reason and who come from its audit event."""
     replicas = list(Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.DELETED, updated__lt=before)
                     .select_related("asset", "provider").order_by("-updated")[:n])
-    audits = {e.target: e for e in AuditEvent.objects.filter(action="replica.delete",
-                                                             target__in=[f"replica:{r.pk}" for r in replicas])}
+    audits = {e.target: e for e in AuditEvent.objects.filter(
+        action="replica.delete", target__in=[f"replica:{r.pk}" for r in replicas])} if audit and replicas else {}
     events = []
     for replica in replicas:
         audit = audits.get(f"replica:{replica.pk}")

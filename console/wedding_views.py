@@ -63,7 +63,7 @@ def wedding_detail(request: HttpRequest, slug: str) -> HttpResponse:
                                              photo_page=request.GET.get("photos", 1))
     context["charts"] = [{"id": "chart-distribution", "figure": charts.distribution_figure(context["distribution"])}]
     context["restore_form"] = RestoreForm()
-    context["timeline"] = wedding_timeline(wedding=wedding)
+    context["timeline"] = wedding_timeline(wedding=wedding, audit=request.user.has_perm("backups.view_auditevent"))
     context["next_runs"] = wedding_next_runs(wedding=wedding)
     context.update(selection_limits())
     return render(request, "backups/wedding_detail.html", context)
@@ -78,7 +78,8 @@ def wedding_timeline_page(request: HttpRequest, slug: str) -> HttpResponse:
     except ValueError:
         before = None
     return render(request, "backups/wedding_timeline.html", {
-        "wedding": wedding, "timeline": wedding_timeline(wedding=wedding, before=before, limit=100)})
+        "wedding": wedding, "timeline": wedding_timeline(wedding=wedding, before=before, limit=100,
+                                                         audit=request.user.has_perm("backups.view_auditevent"))})
 
 
 @action("backups.backup_wedding")

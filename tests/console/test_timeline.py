@@ -4,7 +4,9 @@ a bounded number of queries whatever the history, a cursor to older events; and 
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -169,3 +171,20 @@ def test_the_wedding_page_shows_the_timeline_and_the_next_runs(staff_client, wed
 
 def test_the_timeline_page_needs_the_view_permission(plain_client, wedding):
     assert plain_client.get(f"/weddings/{wedding.slug}/timeline/").status_code == 403
+
+
+def test_who_downloaded_what_is_shown_only_to_those_who_may_read_the_audit(django_user_model, wedding, staff_user):
+    audit_record(by=staff_user, action="asset.download", target=f"asset:{wedding.slug}/ceremony/vows.jpg")
+    BackupJob.objects.create(wedding=wedding, kind="backup", status="succeeded")
+    assert [e.kind for e in wedding_timeline(wedding=wedding, audit=False).events] == ["backup"]
+    viewer = django_user_model.objects.create_user("vera", "v@example.com", "pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_wedding"))
+    client = Client()
+    client.force_login(viewer)
+    for url in (f"/weddings/{wedding.slug}/", f"/weddings/{wedding.slug}/timeline/"):
+        html = client.get(url).content.decode()
+        assert 'data-event="backup"' in html and "ceremony/vows.jpg" not in html
+        assert "shown to those who may read the audit" in html
+    viewer.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    client.force_login(viewer)
+    assert "Downloaded ceremony/vows.jpg" in client.get(f"/weddings/{wedding.slug}/timeline/").content.decode()
