@@ -156,6 +156,7 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, incl
                 progress(asset, isinstance(outcome, FileOutcome) and outcome.ok)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        slots.close()
     for provider_id, n in served.items():
         if n:
             breaker_record(provider_id, True, count=n)

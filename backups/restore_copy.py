@@ -45,17 +45,55 @@ class FileOutcome:
 
 
 class ProviderSlots:
-    """A provider slot (``limits.provider_slot``, shared with uploads on every machine) around each read of a
-    restore or a deep verify; a semaphore per provider first, so their threads queue here, not by polling Redis."""
+    """Provider slots (``limits.provider_slot``, shared with uploads on every machine) for the reads of one restore
+    or deep verify: at most ``limit`` at once per provider. A slot taken from Redis is kept for the next read of
+    the same provider until ``close`` (two Redis round trips per slot, not per file); threads wait here for a free
+    one instead of polling Redis."""
 
     def __init__(self, provider_ids: set[int]):
         self.limit = settings.WEDBACKUP_PROVIDER_CONCURRENCY
-        self._local = {pid: threading.BoundedSemaphore(self.limit) for pid in provider_ids}
+        self._free = dict.fromkeys(provider_ids, 0)  # slots taken from Redis and not in use now
+        self._taken = dict.fromkeys(provider_ids, 0)
+        self._cond = threading.Condition()
+        self._stack = contextlib.ExitStack()
 
     @contextlib.contextmanager
     def hold(self, provider_id: int) -> Iterator[None]:
-        with self._local[provider_id], provider_slot(provider_id, limit=self.limit):
+        with self._cond:
+            while not self._free[provider_id] and self._taken[provider_id] >= self.limit:
+                self._cond.wait()
+            reuse = self._free[provider_id] > 0
+            self._free[provider_id] -= reuse
+            self._taken[provider_id] += not reuse
+        if not reuse:
+            try:
+                slot = provider_slot(provider_id, limit=self.limit)
+                slot.__enter__()  # may wait for other workers' reads and uploads to end
+            except BaseException:
+                with self._cond:
+                    self._taken[provider_id] -= 1
+                    self._cond.notify_all()
+                raise
+            with self._cond:
+                self._stack.push(slot)
+        try:
             yield
+        finally:
+            with self._cond:
+                self._free[provider_id] += 1
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Give every slot back to Redis."""
+        with self._cond:
+            stack, self._stack = self._stack, contextlib.ExitStack()
+        stack.close()
+
+    def __enter__(self) -> ProviderSlots:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def replicas_best_first(replicas: list[Replica], hours: dict[tuple[int, str], float]) -> list[Replica]:
@@ -80,17 +118,22 @@ def replica_open(backend: Backend, replica: Replica):
     return backend.open(replica.object_key)
 
 
-def _copy_to(out: BinaryIO, src: IO[bytes], asset: Asset, replica: Replica, data_key: bytes | None) -> None:
-    """Write the replica's plaintext to ``out`` (fsynced), hashing each byte once; raise unless it is the asset."""
+def _copy(out: BinaryIO, src: IO[bytes], replica: Replica, data_key: bytes | None) -> tuple[int, str]:
+    """Write the replica's plaintext to ``out``, hashing each byte once: (size, sha256)."""
     digest, size = hashlib.sha256(), 0
     for chunk in encryption.plaintext_chunks(src, encrypted=replica.encrypted, data_key=data_key):
         digest.update(chunk)
         size += len(chunk)
         _write_all(out, chunk)
+    return size, digest.hexdigest()
+
+
+def _settle(out: BinaryIO, size: int, sha256: str, asset: Asset) -> None:
+    """On disk (fsynced) and what the catalogue holds, or raise (after the provider's slot was given back)."""
     os.fsync(out.fileno())
     if os.fstat(out.fileno()).st_size != size:  # what the file holds, not what we meant to write
         raise OSError(errno.EIO, f"the restored file holds other than the {size} bytes written")
-    if size != asset.size or digest.hexdigest() != asset.sha256:
+    if size != asset.size or sha256 != asset.sha256:
         raise IntegrityError("sha256 of the restored bytes differs from the catalogue")
 
 
@@ -124,7 +167,8 @@ def file_restore(asset: Asset, target: Path, candidates: list[Replica], backends
                 key = data_key() if replica.encrypted else None
                 with (slot(replica.provider_id) if slot else contextlib.nullcontext(),
                       replica_open(backend, replica) as src):
-                    _copy_to(dest, src, asset, replica, key)
+                    size, sha256 = _copy(dest, src, replica, key)
+                _settle(dest, size, sha256, asset)
             os.replace(tmp, target)
             # From a fallback replica: any but the best one (tried first, or last once it failed for others).
             out.ok, out.provider_id, out.fallbacks = True, replica.provider_id, candidates.index(replica)

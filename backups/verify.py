@@ -75,6 +75,7 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
                 on_progress(done, len(replicas))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        slots.close()
     _find_orphans(wedding, report, clean=clean_orphans)
     if report.mismatched:
         started = [job for _, job in copies_damaged.send(sender=Wedding, wedding=wedding, requested_by=requested_by)
