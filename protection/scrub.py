@@ -34,6 +34,7 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from redis.exceptions import LockError
 
+from backups.damage import replica_mark_damaged
 from backups.integrity import replica_check
 from backups.models import Replica, Wedding
 from backups.signals import copies_damaged
@@ -232,9 +233,8 @@ def _flush(*, run: ScrubRun, tally: _Tally, now: dt.datetime) -> None:
 def _damaged(*, found: list[tuple[Replica, str]], tally: _Tally) -> None:
     wedding = found[0][0].asset.wedding
     with transaction.atomic():
-        # Only a copy still recorded as verified is damage: one pruned or moved while we read it is not.
-        marked = [(r, why) for r, why in found if Replica.objects.filter(pk=r.pk, status=Replica.Status.VERIFIED)
-                  .update(status=Replica.Status.FAILED, last_error=f"scrub: {why}", updated=timezone.now())]
+        # Only the copy we read is damage: one pruned, moved or uploaded again while we read it is not.
+        marked = [(r, why) for r, why in found if replica_mark_damaged(replica=r, why=f"scrub: {why}")]
         if not marked:
             return
         jobs = [job for _, job in copies_damaged.send(sender=Wedding, wedding=wedding, requested_by=None) if job]
