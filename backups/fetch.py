@@ -23,7 +23,7 @@ from .audit import audit_record
 from .models import Asset, Rehydration, Replica, Wedding
 from .placement import provider_states
 from .rehydration_models import READY_DAYS
-from .restore import _open, replicas_best_first
+from .restore_copy import replica_open, replicas_best_first
 from .signals import wedding_read
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def asset_fetch(*, asset: Asset, by) -> FileFetch:
     errors: list[str] = []
     for replica in candidates:
         try:
-            stream = _open(backend_for(replica.provider), replica)
+            stream = replica_open(backend_for(replica.provider), replica)
         except NeedsRestore as exc:
             errors.append(f"{replica.provider.name}: {exc}")
             continue

@@ -25,7 +25,7 @@ from .audit import audit_record
 from .fetch import FetchError, fetch_candidates
 from .models import Asset, Rehydration, Replica
 from .rehydration_models import READY_DAYS
-from .restore import _open
+from .restore_copy import replica_open
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def rehydration_poll(*, rehydration: Rehydration, now: dt.datetime | None = None
         if rehydration.asked_at is None:
             backend.request_restore(replica.object_key)
             rehydration.asked_at = now
-        _open(backend, replica).close()
+        replica_open(backend, replica).close()
     except NeedsRestore:
         rehydration.last_error = ""
     except ProviderError as exc:  # unreachable for now: the next poll tries again
