@@ -27,13 +27,10 @@ from .layout import object_key
 from .limits import provider_slot
 from .models import Asset, BackupJob, Replica
 from .tee import HashingFile, Tee
+from .upload_errors import CopiesOutOfReach, SourceChanged, error_describe, error_is_permanent
 
 log = logging.getLogger(__name__)
 INTEGRITY_ATTEMPTS = 3
-
-
-class SourceChanged(Exception):
-    """The file on disk no longer matches the catalogued sha256: re-import before backing it up."""
 
 
 def replica_is_current(replica: Replica, asset: Asset) -> bool:
@@ -307,6 +304,9 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
             if isinstance(fetch_error, OSError) and fetch_error.errno in DISK_FULL_ERRNOS:
                 reason = fetch_error  # the worker's disk is full: that is what staff must fix, not the source
         if stand_in is None:
+            if reason is exc and _copies_elsewhere(asset, exclude={r.pk for r in todo}):
+                reason = CopiesOutOfReach(f"{error_describe(exc)}; its verified copies could not be read now: "
+                                          "the next round tries them again")
             for r in todo:
                 results[r.pk] = _failed(r, reason, book)
             return results
@@ -354,21 +354,24 @@ def _targets_put(asset: Asset, todo: list[Replica], key: str, source: Source, *,
             results[r.pk] = _failed(r, exc, book)
 
 
+def _copies_elsewhere(asset: Asset, *, exclude: set[int]) -> bool:
+    return asset.replicas.filter(status=Replica.Status.VERIFIED, sha256=asset.sha256).exclude(pk__in=exclude).exists()
+
+
 def _failed(replica: Replica, error: BaseException, book: BatchBook) -> bool:
     asset = replica.asset
     if isinstance(error, ProviderError):  # local problems (source changed, unreadable) are not the provider's
         book.record_successes(replica.provider_id)  # earlier successes first: the breaker sees them in order
-        breaker_record(replica.provider_id, False, _describe(error), source="upload")
-    permanent = (isinstance(error, SourceChanged | OSError) and getattr(error, "errno", None) not in DISK_FULL_ERRNOS
-                 or bool(getattr(error, "permanent", False)))
+        breaker_record(replica.provider_id, False, error_describe(error), source="upload")
+    permanent = error_is_permanent(error)
     Replica.objects.filter(pk=replica.pk).update(
-        status=Replica.Status.FAILED, last_error=_describe(error), permanent_failure=permanent,
+        status=Replica.Status.FAILED, last_error=error_describe(error), permanent_failure=permanent,
         updated=timezone.now(),
     )
     replica.status = Replica.Status.FAILED
     if book.job is not None:
         BackupJob.objects.filter(pk=book.job.pk).update(bytes_failed=F("bytes_failed") + asset.size)
-    log.warning("upload of %s to %s failed: %s", asset.relative_path, replica.provider.name, _describe(error))
+    log.warning("upload of %s to %s failed: %s", asset.relative_path, replica.provider.name, error_describe(error))
     return False
 
 
@@ -393,13 +396,3 @@ def _source_changed(asset: Asset, path: Path) -> bool:
     except OSError:
         return True
     return (size, sha) != (asset.size, asset.sha256)
-
-
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return "unknown error"
-    if isinstance(error, FileNotFoundError):
-        return "source file is missing; restore it to the folder or re-import the wedding"
-    if isinstance(error, PermissionError):
-        return "source file cannot be read (permission denied)"
-    return f"{type(error).__name__}: {error}"

@@ -2,6 +2,7 @@
 never depends on the source folder still holding the catalogued bytes."""
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,29 @@ def test_with_no_good_copy_left_the_repair_fails_and_says_why(setup, run_workers
     job = BackupJob.objects.get(pk=report.repair_job)
     assert job.status != BackupJob.Status.SUCCEEDED
     assert "source file is missing" in job.error_summary
+
+
+def test_a_good_copy_that_is_only_unreachable_leaves_the_repair_to_a_later_round(setup, run_workers):
+    """Source gone and the good copy briefly out of reach: the damaged copy's provider is not given up on for the
+    file (no permanent failure); once the good copy is back, the next round repairs it."""
+    wedding, providers, src = setup
+    backup_start(wedding=wedding)
+    run_workers()
+    original = (src / "small.jpg").read_bytes()
+    (src / "small.jpg").unlink()
+    damaged = Replica.objects.get(asset__relative_path="small.jpg", provider=providers[0])
+    _flip(damaged)
+    report = wedding_verify(wedding=wedding, deep=True)
+    holder = Path(providers[1].bucket)
+    holder.rename(holder.with_name("nas-1-unmounted"))  # the share with the good copy drops out
+    run_workers()
+    damaged.refresh_from_db()
+    assert BackupJob.objects.get(pk=report.repair_job).status != BackupJob.Status.SUCCEEDED
+    assert damaged.status == Replica.Status.FAILED and not damaged.permanent_failure
+    shutil.rmtree(holder, ignore_errors=True)  # the empty folder the backend made while the share was away
+    holder.with_name("nas-1-unmounted").rename(holder)  # back
+    backup_start(wedding=wedding)
+    run_workers()
+    damaged.refresh_from_db()
+    assert damaged.status == Replica.Status.VERIFIED
+    assert Path(damaged.provider.bucket, damaged.object_key).read_bytes() == original
