@@ -30,6 +30,8 @@ def check_command(argv: list[str]) -> None:
         if args[0] == "rqworker":
             queues = [a for a in args[1:] if not a.startswith("-") and not a.startswith("wedbackup-")]
             assert set(queues) <= set(settings.QUEUE_NAMES), queues
+            if set(queues) - {settings.WEDBACKUP_HEALTH_QUEUE}:  # delayed jobs (polls, debounces) need a scheduler
+                assert "--with-scheduler" in args, args
         if args[0] == "rqcron":
             assert args[1] == "console.cron"
     for i, word in enumerate(argv):
