@@ -17,6 +17,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from providers.backends import backend_for
 from providers.backends.base import NeedsRestore, ProviderError
@@ -107,6 +109,24 @@ def rehydration_poll_job(rehydration_id: int) -> str:
     """RQ entry: one poll of a waiting rehydration."""
     return rehydration_poll(rehydration=Rehydration.objects.select_related(
         "replica__provider", "asset__wedding").get(pk=rehydration_id))
+
+
+def rehydrations_resume() -> int:
+    """Cron: a waiting rehydration whose poll is no longer in Redis (flushed, failed, a worker lost with it) gets
+    a poll now, so no request waits for ever. Returns how many were resumed."""
+    connection = django_rq.get_connection(QUEUE)
+    resumed = 0
+    for rehydration_id, job_id in Rehydration.objects.filter(status=Rehydration.Status.WAITING).values_list(
+            "pk", "rq_job_id"):
+        try:
+            alive = bool(job_id) and Job.fetch(job_id, connection=connection).get_status() not in (
+                JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED)
+        except NoSuchJobError:
+            alive = False
+        if not alive:
+            _schedule(rehydration_id, after=None)
+            resumed += 1
+    return resumed
 
 
 def _schedule(rehydration_id: int, *, after: dt.timedelta | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from rq import cron
 
+from backups.rehydration import rehydrations_resume
 from backups.tasks import retention_renew_job, system_db_backup_job
 from costs.snapshots import cost_snapshot_take
 from protection.tasks import schedules_dispatch
@@ -42,6 +43,9 @@ def jobs_register() -> None:
     tick = schedule_tick()
     cron.register(schedules_dispatch, settings.WEDBACKUP_HEALTH_QUEUE, interval=tick, ttl=tick, job_timeout=120,
                   result_ttl=10 * tick, name="schedules")
+    # A rehydration polls itself with rq's scheduler; this puts back a poll that Redis lost.
+    cron.register(rehydrations_resume, "default", interval=3600, ttl=3600, job_timeout=600, result_ttl=36000,
+                  name="rehydrations-resume")
     daily = 24 * 3600
     cron.register(retention_renew_job, "bulk", interval=daily, ttl=daily, job_timeout=3600, result_ttl=7 * daily,
                   name="retention-renew")

@@ -19,7 +19,7 @@ from rq.registry import ScheduledJobRegistry
 
 from backups.fetch import FetchError
 from backups.models import Asset, AuditEvent, Rehydration
-from backups.rehydration import QUEUE, rehydration_poll, rehydration_request
+from backups.rehydration import QUEUE, rehydration_poll, rehydration_request, rehydrations_resume
 from providers.backends import backend_for
 from providers.models import Provider
 from tests.factories import make_provider, make_wedding
@@ -138,3 +138,15 @@ def test_asking_needs_the_rehydrate_permission_which_operators_have(django_user_
     assert client.post(url(archived, "rehydrate/")).status_code == 403
     assert "rehydrate_asset" in ROLES["operator"] and "rehydrate_asset" in ROLES["admin"]
     assert not Rehydration.objects.exists()
+
+
+def test_a_waiting_rehydration_whose_poll_redis_lost_is_resumed_once(archived, staff_user, rq_queues):
+    rehydration, _ = rehydration_request(asset=archived, by=staff_user)
+    queue = django_rq.get_queue(QUEUE)
+    first = Rehydration.objects.get(pk=rehydration.pk).rq_job_id
+    assert rehydrations_resume() == 0  # its poll is queued: nothing to do
+    queue.connection.flushdb()  # Redis lost it (a flush, a failover without persistence)
+    assert rehydrations_resume() == 1
+    resumed = Rehydration.objects.get(pk=rehydration.pk).rq_job_id
+    assert resumed != first and resumed in queue.get_job_ids()
+    assert rehydrations_resume() == 0  # not twice

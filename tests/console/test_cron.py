@@ -9,6 +9,7 @@ from django_rq.cron import DjangoCronScheduler
 from rq import SimpleWorker
 
 from backups.models import WeddingHealth
+from backups.rehydration import rehydrations_resume
 from backups.tasks import retention_renew_job, system_db_backup_job
 from console.tasks import snapshots_refresh
 from costs.models import CostSnapshot
@@ -47,6 +48,7 @@ def test_probes_snapshots_and_costs_are_registered_on_their_queues_at_their_inte
         "retention-renew": (retention_renew_job, "bulk", 86400),
         "system-db-backup": (system_db_backup_job, "bulk", 86400),
         "schedules": (schedules_dispatch, "health", 60),
+        "rehydrations-resume": (rehydrations_resume, "default", 3600),
     }
     assert jobs["fleet-snapshots"].kwargs == {"costs": False}  # the cost model has a schedule of its own
 
@@ -66,7 +68,8 @@ def test_intervals_follow_the_settings(settings, rq_queues):
 def test_every_job_is_enqueued_at_start_then_only_when_due(scheduler):
     enqueued = scheduler.enqueue_jobs()
     assert sorted(j.name for j in enqueued) == ["cost-snapshot", "fleet-snapshots", "health-probes",
-                                                "retention-renew", "schedules", "system-db-backup"]
+                                                "rehydrations-resume", "retention-renew", "schedules",
+                                                "system-db-backup"]
     assert [django_rq.get_queue(q).count for q in ("health", "bulk")] == [2, 4]
     assert scheduler.enqueue_jobs() == []  # none is due again yet
     assert django_rq.get_queue("health").count == 2
