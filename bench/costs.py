@@ -91,6 +91,14 @@ def main() -> None:
             (p.monthly_saving for p in plan.proposals if p.kind in ("lifecycle", "provider_mix")), Decimal(0))
         changes = sum(c["objects"] for p in proposals if p.kind in ("lifecycle", "provider_mix") for c in p.changes)
         left = sum(c["objects"] for p in plan.proposals if p.kind in ("lifecycle", "provider_mix") for c in p.changes)
+        def steps_by(props) -> str:
+            out: dict[str, int] = {}
+            for p in props:
+                for c in p.changes if p.kind in ("lifecycle", "provider_mix") else ():
+                    key = f"{fleet.providers[c['provider']].kind} {c['action']}"
+                    out[key] = out.get(key, 0) + c["objects"]
+            return ", ".join(f"{k} {v:,}" for k, v in sorted(out.items()))
+
         ruled_requests = worker_requests(plan.proposals, fleet.providers) + RULE_REQUESTS * len(plan.rules)
         transitions = sum((r.transition_cost for r in plan.rules), Decimal(0))
         rules_text = "; ".join(
@@ -106,7 +114,9 @@ def main() -> None:
                 ("lifecycle rules", rules_text or "none"),
                 ("per object: object steps", f"{changes:,} ({worker_requests(proposals, fleet.providers):,} requests "
                                               "by our workers)"),
+                ("  by kind and action", steps_by(proposals)),
                 ("with rules: object steps", f"{left:,} ({ruled_requests:,} requests by our workers)"),
+                ("  by kind and action", steps_by(plan.proposals)),
                 ("with rules: provider transitions", f"{sum(r.objects for r in plan.rules):,} "
                                                      f"(${transitions:,.2f} billed once)"),
                 ("monthly after, with rules", f"${ruled:,.2f} ({100 * (current - ruled) / current:.1f}% less)")]

@@ -111,3 +111,13 @@ def test_with_our_rules_in_place_the_optimiser_leaves_their_class_changes_to_the
     # Archive for the old video); GCS's rules reach its cheapest class, so nothing is left there.
     assert {p for p, _ in after} == {s3.pk, azure.pk}
     assert {cls for p, cls in after if p == s3.pk} == {"DEEP_ARCHIVE"}
+
+
+def test_it_reads_as_lines_with_a_summary(rule_fleet):
+    out = StringIO()
+    call_command("lifecycle_rules", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("planned on s3: wedbackup-tiering on 'weddings/', objects of 131072 bytes and up: "
+                               "STANDARD_IA after 30 days, GLACIER_IR after 365 days; 4 objects transitioned")
+    assert "in place on s3: none of ours (1 other rule(s) kept)" in lines
+    assert lines[-1].startswith("2 provider(s) with rules; our workers' requests for the fleet: ")
