@@ -4,9 +4,14 @@ install them (audited). The planning itself is ``costs.tiering`` (pure)."""
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from backups.audit import audit_record
+from backups.layout import ROOT
+from backups.models import Replica
 from costs.catalog import Catalog
 from providers.backends import backend_class, backend_for
 from providers.backends.base import ProviderError
@@ -100,3 +105,43 @@ def tiering_report(plan: TieringPlan, *, per_object: list, providers: dict) -> d
             "rules": [{"provider": providers[r.provider_id].name, "rules": [_describe(x) for x in r.rules],
                        "objects": r.objects, "transition_cost": r.transition_cost,
                        "monthly_saving": r.monthly_saving} for r in plan.rules]}
+
+
+SYNC_BATCH = 1000
+
+
+def tiering_classes_sync(*, provider: Provider, by=None) -> dict:
+    """Record the class each of the provider's copies is in now: its rules move objects without telling us, and
+    the cost model prices the class on the replica row. One LIST per 1,000 objects (not a HEAD per object); only
+    ``storage_class`` (and ``updated``) of verified replicas whose object reports another class is changed."""
+    backend = backend_for(provider)
+    seen = changed = 0
+    batch: dict[str, str] = {}
+
+    def flush() -> int:
+        moved: dict[str, list[int]] = defaultdict(list)
+        rows = Replica.objects.filter(provider=provider, status=Replica.Status.VERIFIED, object_key__in=list(batch))
+        for pk, key, cls in rows.values_list("pk", "object_key", "storage_class"):
+            if batch[key] and batch[key] != cls:
+                moved[batch[key]].append(pk)
+        now = timezone.now()
+        for cls, pks in moved.items():
+            Replica.objects.filter(pk__in=pks).update(storage_class=cls, updated=now)
+        batch.clear()
+        return sum(len(p) for p in moved.values())
+
+    for info in backend.list(f"{ROOT}/"):
+        seen += 1
+        batch[info.key] = info.storage_class or ""
+        if len(batch) >= SYNC_BATCH:
+            changed += flush()
+    changed += flush() if batch else 0
+    row = {"provider": provider.name, "objects": seen, "changed": changed}
+    if changed:
+        audit_record(by=by, action="lifecycle_rules.sync", target=f"provider:{provider.pk}", details=row)
+    return row
+
+
+def tiering_classes_sync_all(*, by=None) -> list[dict]:
+    """``tiering_classes_sync`` on every provider holding our rules now."""
+    return [tiering_classes_sync(provider=i.provider, by=by) for i in tiering_rules_read() if i.rules]

@@ -4,6 +4,8 @@ GCS emulator; with our rules in place, `optimize_costs` no longer proposes per o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import json
 import uuid
 from io import StringIO
@@ -14,6 +16,7 @@ from django.core.management import call_command
 
 from backups.models import AuditEvent, Replica
 from costs.models import Optimization
+from providers.backends import backend_for
 from providers.localservers.gcs_emulator import ensure_bucket
 from providers.models import Provider
 from tests.factories import make_asset, make_provider, make_wedding
@@ -121,3 +124,25 @@ def test_it_reads_as_lines_with_a_summary(rule_fleet):
                                "STANDARD_IA after 30 days, GLACIER_IR after 365 days; 4 objects transitioned")
     assert "in place on s3: none of ours (1 other rule(s) kept)" in lines
     assert lines[-1].startswith("2 provider(s) with rules; our workers' requests for the fleet: ")
+
+
+def test_sync_records_the_class_the_providers_rules_moved_each_copy_to(rule_fleet):
+    s3 = rule_fleet["providers"][0]
+    run("lifecycle_rules", "--install")
+    backend = backend_for(s3)
+    # What S3's rules would have done by now (moto runs no lifecycle): the photos are in Glacier IR, the video not.
+    for r in Replica.objects.filter(provider=s3).select_related("asset"):
+        data = r.asset.relative_path.encode()
+        backend.put(r.object_key, io.BytesIO(data), len(data), sha256=hashlib.sha256(data).hexdigest(),
+                    storage_class="GLACIER_IR" if r.asset.kind == "photo" else "STANDARD")
+    stray = b"not ours"
+    backend.put("weddings/someone-else/x.jpg", io.BytesIO(stray), len(stray), sha256=hashlib.sha256(stray).hexdigest(),
+                storage_class="STANDARD_IA")
+    synced = run("lifecycle_rules", "--sync")["synced"]
+    # GCS has our rules too but holds no objects here; the stray object has no replica row.
+    assert synced == [{"provider": "s3", "objects": 5, "changed": 3}, {"provider": "gcs", "objects": 0, "changed": 0}]
+    assert sorted(Replica.objects.filter(provider=s3).values_list("asset__kind", "storage_class")) == [
+        ("photo", "GLACIER_IR")] * 3 + [("video", "STANDARD")]
+    assert AuditEvent.objects.filter(action="lifecycle_rules.sync", target=f"provider:{s3.pk}").count() == 1
+    assert run("lifecycle_rules", "--sync")["synced"][0]["changed"] == 0
+    assert AuditEvent.objects.filter(action="lifecycle_rules.sync").count() == 1

@@ -1,7 +1,12 @@
 from django.core.management.base import BaseCommand
 
 from backups.management.commands._output import EXIT_PARTIAL, emit, exit_codes_epilog, fail
-from costs.tiering_rules import tiering_plan_compute, tiering_rules_install, tiering_rules_read
+from costs.tiering_rules import (
+    tiering_classes_sync_all,
+    tiering_plan_compute,
+    tiering_rules_install,
+    tiering_rules_read,
+)
 
 
 def _rule_text(rule: dict) -> str:
@@ -19,6 +24,8 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--install", action="store_true", help="Install the planned rules (audited)")
         group.add_argument("--remove", action="store_true", help="Remove our rules everywhere (audited)")
+        group.add_argument("--sync", action="store_true",
+                           help="Record the class the providers' rules moved each copy to (a LIST per 1,000 objects)")
         parser.add_argument("--json", action="store_true", help="Print JSON")
         exit_codes_epilog(parser)
 
@@ -32,6 +39,10 @@ class Command(BaseCommand):
             data["installed"] = rows = tiering_rules_install(plan=plan, remove=o["remove"])
             lines += [f"{row['provider']}: " + (f"failed: {row['error']}" if row.get("error") else
                                                  "changed" if row["changed"] else "already in place") for row in rows]
+        if o["sync"]:
+            data["synced"] = synced = tiering_classes_sync_all()
+            lines += [f"{row['provider']}: {row['objects']} objects listed, {row['changed']} copies in a new class"
+                      for row in synced]
         read = tiering_rules_read()
         data["in_place"] = [{"provider": i.provider.name, "ours": [r.id for r in i.rules], "others": i.others,
                              "error": i.error} for i in read]
