@@ -12,6 +12,7 @@ from rq import cron
 from backups.rehydration import rehydrations_resume
 from backups.tasks import retention_renew_job, system_db_backup_job
 from costs.snapshots import cost_snapshot_take
+from costs.tiering_rules import tiering_classes_sync_all
 from protection.tasks import schedules_dispatch
 from providers.health import health_tick, probe_timeout
 
@@ -51,6 +52,10 @@ def jobs_register() -> None:
                   name="retention-renew")
     cron.register(system_db_backup_job, "bulk", interval=daily, ttl=daily, job_timeout=3600, result_ttl=7 * daily,
                   name="system-db-backup")
+    # Our bucket lifecycle rules move objects between classes without telling us: record where they are now
+    # (one LIST per 1,000 objects, only on providers holding our rules), so costs and restores see the class.
+    cron.register(tiering_classes_sync_all, "bulk", interval=daily, ttl=daily, job_timeout=3600,
+                  result_ttl=7 * daily, name="lifecycle-sync")
     hourly = cost_snapshot_interval()
     cron.register(cost_snapshot_take, "bulk", interval=hourly, ttl=hourly, job_timeout=3600, result_ttl=10 * hourly,
                   name="cost-snapshot")

@@ -14,6 +14,7 @@ from backups.tasks import retention_renew_job, system_db_backup_job
 from console.tasks import snapshots_refresh
 from costs.models import CostSnapshot
 from costs.snapshots import cost_snapshot_take
+from costs.tiering_rules import tiering_classes_sync_all
 from protection.tasks import schedules_dispatch
 from providers.health import health_tick
 from providers.models import ProviderHealthCheck
@@ -49,6 +50,7 @@ def test_probes_snapshots_and_costs_are_registered_on_their_queues_at_their_inte
         "system-db-backup": (system_db_backup_job, "bulk", 86400),
         "schedules": (schedules_dispatch, "health", 60),
         "rehydrations-resume": (rehydrations_resume, "default", 3600),
+        "lifecycle-sync": (tiering_classes_sync_all, "bulk", 86400),
     }
     assert jobs["fleet-snapshots"].kwargs == {"costs": False}  # the cost model has a schedule of its own
 
@@ -68,9 +70,9 @@ def test_intervals_follow_the_settings(settings, rq_queues):
 def test_every_job_is_enqueued_at_start_then_only_when_due(scheduler):
     enqueued = scheduler.enqueue_jobs()
     assert sorted(j.name for j in enqueued) == ["cost-snapshot", "fleet-snapshots", "health-probes",
-                                                "rehydrations-resume", "retention-renew", "schedules",
-                                                "system-db-backup"]
-    assert [django_rq.get_queue(q).count for q in ("health", "bulk")] == [2, 4]
+                                                "lifecycle-sync", "rehydrations-resume", "retention-renew",
+                                                "schedules", "system-db-backup"]
+    assert [django_rq.get_queue(q).count for q in ("health", "bulk")] == [2, 5]
     assert scheduler.enqueue_jobs() == []  # none is due again yet
     assert django_rq.get_queue("health").count == 2
 
