@@ -27,7 +27,7 @@ from providers.backends.base import IntegrityError, VerifyingStream
 
 from . import encryption
 
-DEPTH = 3
+DEPTH = 2  # chunks read ahead of the slowest attached reader (shared by all readers)
 PATIENCE = 0.5  # seconds a reader may hold the others back, in all, before it is detached
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urlparse
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
+from _real_size import real_wedding_folder, rescan_check, throttled_run  # noqa: E402
 from _servers import (  # noqa: E402
     MB,
     ROOT,
@@ -175,7 +176,7 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
     from backups.tasks import backup_start
 
     django_rq.get_connection("default").flushdb()  # Redis db 12 only: stale queues or slots from an aborted run
-    providers_create(servers)
+    providers = providers_create(servers)
     started = time.perf_counter()
     report = wedding_import(path=folder, couple="Bench & Mark", date=dt.date.today() - dt.timedelta(days=30),
                             country="US")
@@ -205,6 +206,14 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
         wall = time.perf_counter() - started
         server_cpu = {name: cpu - server_cpu.get(name, 0.0) for name, cpu in servers.cpu_by_server().items()}
         client_cpu = sum(group_cpu_seconds(p.pid) for p in procs) - client_cpu
+        extra = {}
+        if args.wedding == "real":  # outside the timings above; the workers' peak RSS covers these too
+            extra["rescan"] = rescan_check(wedding)
+            print(f"# re-scan of the unchanged wedding: {extra['rescan']}", flush=True)
+            if args.throttle_mbps:
+                extra["throttled"] = throttled_run(folder, workdir, servers, providers,
+                                                   throttle_bps=int(args.throttle_mbps * MB), timeout=args.timeout)
+                print(f"# one target throttled: {extra['throttled']}", flush=True)
     finally:
         usage = stop_workers(procs)
     verified = Replica.objects.filter(asset__wedding=wedding, status=Replica.Status.VERIFIED).count()
@@ -227,7 +236,7 @@ def engine_run(args, servers: Servers, workdir: Path, folder: Path) -> dict:
             "job_s": (job.finished_at - job.started_at).total_seconds(),
             "worker_rss_mb": [u.ru_maxrss / 1024 for u in usage],
             "worker_cpu_s": [u.ru_utime + u.ru_stime for u in usage], "replicas": by_provider,
-            "slug": wedding.slug, "rounds": (job.result or {}).get("rounds"), "phases": phases}
+            "slug": wedding.slug, "rounds": (job.result or {}).get("rounds"), "phases": phases, **extra}
 
 
 def cpu_columns(by_server: dict[str, float]) -> list[str]:
@@ -331,7 +340,8 @@ def one_run(args) -> dict[str, float]:
         workdir = Path(tmp)
         folder = workdir / "wedding"
         t = time.perf_counter()
-        files, size = wedding_folder(folder, args.scale)
+        make = real_wedding_folder if args.wedding == "real" else wedding_folder
+        files, size = make(folder, args.scale)
         mb = size / MB
         print(f"# wedding: {files} files, {mb:.0f} MB (scale {args.scale}) written in {time.perf_counter() - t:.1f}s;"
               f" {args.workers} worker(s); DB {args.database_url}", flush=True)
@@ -349,7 +359,7 @@ def one_run(args) -> dict[str, float]:
                  *cpu_columns(engine_server_cpu)]]
         env = rclone_env(servers, workdir)
         extra = args.rclone_flags.split()
-        results = {}
+        results, rclone_cpu = {}, {}
         for mode in ("sequential", "parallel"):
             if args.rclone not in (mode, "both"):
                 continue
@@ -360,6 +370,7 @@ def one_run(args) -> dict[str, float]:
             server_cpu = {name: cpu - server_cpu.get(name, 0.0) for name, cpu in servers.cpu_by_server().items()}
             rclone_check(dests, engine["slug"], env, files, size)
             results[mode] = wall
+            rclone_cpu[mode] = cpu
             rows.append([f"rclone copy x3, {mode}", f"{wall:.1f}", f"{3 * mb / wall:.1f}", f"{cpu:.1f}",
                          *cpu_columns(server_cpu)])
             print(f"# rclone {mode}: {wall:.1f}s ({', '.join(f'{s:.1f}' for s in each)} per copy)", flush=True)
@@ -373,6 +384,20 @@ def one_run(args) -> dict[str, float]:
     print(f"\nengine: import {engine['import_s']:.1f}s (not in the times above), rounds {engine['rounds']}, "
           f"replicas per provider {engine['replicas']}")
     print("engine phases: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in engine["phases"].items()))
+    gb = 3 * size / (1024 * MB)
+    print(f"client CPU per verified GiB: engine {engine['client_cpu'] / gb:.2f} s"
+          + "".join(f", rclone {mode} {cpu / gb:.2f} s (engine/rclone {engine['client_cpu'] / cpu:.2f})"
+                    for mode, cpu in rclone_cpu.items())
+          + f"; worker peak RSS {max(engine['worker_rss_mb']):.0f} MB (target < 300)")
+    if "rescan" in engine:
+        r = engine["rescan"]
+        print(f"re-scan of the unchanged wedding: {r['bytes_read']} bytes read from {r['files_opened']} files, "
+              f"{r['unchanged']} unchanged, {r['planned']} uploads planned, {r['seconds']:.1f}s")
+    if "throttled" in engine:
+        t = engine["throttled"]
+        print(f"one target throttled ({t['throttled']} at {args.throttle_mbps} MB/s), the two videos "
+              f"({t['bytes'] / MB:.0f} MB): {t['status']}, {t['verified']} copies verified; last copy per provider "
+              + ", ".join(f"{name} {sec:.1f}s" for name, sec in t["last_copy_s"].items()))
     ratios = {}
     for mode, wall in results.items():
         ratio = engine["wall_s"] / wall
@@ -389,6 +414,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every file size (0.25 = a 250 MB wedding)")
     parser.add_argument("--workers", type=int, default=1, help="RQ worker processes (default 1)")
+    parser.add_argument("--wedding", choices=["standard", "real"], default="standard",
+                        help="standard: 400 x 2 MB + 2 x 100 MB; real: 2,998 photos + videos of 1 and 1.75 GiB "
+                             "(10 GiB; with a re-scan of the unchanged wedding and one throttled target)")
+    parser.add_argument("--throttle-mbps", type=float, default=25.0,
+                        help="--wedding real: the S3 target's upload speed while the videos are backed up again "
+                             "(0: skip that phase)")
     parser.add_argument("--rclone", choices=["both", "sequential", "parallel", "none"], default="both")
     parser.add_argument("--rclone-flags", default="", help="extra rclone flags, e.g. '--transfers 8'")
     parser.add_argument("--database-url", default=DEFAULT_DB,

@@ -133,7 +133,8 @@ def test_a_multi_part_file_to_three_clouds_is_read_once(cloud_providers, tmp_pat
 def test_a_throttled_target_is_detached_and_the_others_are_not_held_back(seaweedfs, tmp_path, settings,
                                                                          monkeypatch):
     """Two watched folders and an S3 bucket behind a proxy that trickles request bodies. With a one-chunk
-    bound, the folders could only finish once S3 had taken the last chunk; detached, S3 reads on its own."""
+    bound, the folders could only finish once S3 had taken the last chunk (15 MiB handed out at least);
+    detached, S3 reads on its own and the folders finish while it is still on its first parts."""
     settings.WEDBACKUP_PART_SIZE = 5 * MIB
     monkeypatch.setattr(tee, "DEPTH", 1)
     monkeypatch.setattr(tee, "PATIENCE", 0.2)
@@ -161,13 +162,12 @@ def test_a_throttled_target_is_detached_and_the_others_are_not_held_back(seaweed
                                 endpoint=proxy.url,
                                 credentials={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY})
         proxy.set(upload_bps=4 * MIB)
-        job, assets, data = one_file_job(tmp_path, 20 * MIB)  # 4 chunks of 5 MiB
+        job, assets, data = one_file_job(tmp_path, 20 * MIB)  # 4 chunks (and S3 parts) of 5 MiB
         assert upload_batch(job.pk, assets) == {"done": 1, "failed": 0}
     assert Replica.objects.filter(asset__wedding=job.wedding, status="verified").count() == 3
     (t,) = tees
     assert t.stats["detached"] == 1 and t.stats["own_reads"] == 1 and t.stats["file_reads"] == 1
     assert t.stats["peak_chunks"] <= 1  # memory: one chunk held for the readers, whatever S3's pace
-    # Held back, the folders would have finished only once S3 had taken the 4th chunk (15 MiB handed out).
     (s3_reader,) = [r for r in t._readers if id(r) not in folder_streams]
     assert s3_reader._own is not None  # the detached one is S3's
     assert len(offsets_when_folders_done) == 2
