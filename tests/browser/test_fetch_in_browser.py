@@ -1,38 +1,22 @@
 """One file from the wedding page in a real browser: its sha256 matches the catalogue, also once the preferred
 copy's folder is gone (the next copy serves it)."""
 
-import datetime as dt
 import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
 
-from backups.ingest import wedding_import
-from backups.models import Asset, AuditEvent, BackupPolicy
-from backups.tasks import backup_start
-from tests.factories import make_provider
-from tests.weddings import jpeg
+from backups.models import Asset, AuditEvent
+from tests.browser.weddings import log_in, nas_wedding_backed_up
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-PASSWORD = "browser-test-Password-1"
 
 
 @pytest.fixture
 def photo(tmp_path, run_workers, django_user_model):
-    django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
-    policy = BackupPolicy.default()
-    policy.min_copies, policy.min_distinct_providers = 3, 1
-    policy.save()
-    for i in range(3):
-        make_provider(name=f"nas-{i}", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / f"nas-{i}"),
-                      options={"create": True})
-    source = tmp_path / "source" / "ceremony"
-    source.mkdir(parents=True)
-    (source / "IMG_0001.jpg").write_bytes(jpeg(640, 480, (200, 120, 90), "2026:05:02 15:00:00"))
-    wedding = wedding_import(path=source.parent, couple="Ana & Ben", date=dt.date(2026, 5, 2), country="US").wedding
-    backup_start(wedding=wedding)
-    run_workers()
+    wedding = nas_wedding_backed_up(tmp_path=tmp_path, run_workers=run_workers, user_model=django_user_model,
+                                    photos={"IMG_0001.jpg": (200, 120, 90)})
     return Asset.objects.get(wedding=wedding)
 
 
@@ -46,11 +30,7 @@ def download_sha256(page, asset) -> str:
 
 
 def test_one_photo_downloads_from_the_wedding_page_with_its_catalogue_sha256(page, shoot, photo, tmp_path):
-    page.goto("/")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page)
     assert download_sha256(page, photo) == photo.sha256
     shoot("wedding-download")
 
@@ -61,11 +41,7 @@ def test_one_photo_downloads_from_the_wedding_page_with_its_catalogue_sha256(pag
 
 
 def test_the_wedding_page_opens_with_the_photo_grid_and_thumbnails(page, shoot, photo):
-    page.goto("/")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page)
     page.goto(f"/weddings/{photo.wedding.slug}/")
     tile = page.locator('[data-tile="ceremony/IMG_0001.jpg"] img')
     tile.scroll_into_view_if_needed()

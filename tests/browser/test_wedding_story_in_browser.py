@@ -2,7 +2,6 @@
 catalogued), and a file only in Deep Archive (moto's server) rehydrated as a job whose state the grid shows, then
 downloaded."""
 
-import datetime as dt
 import hashlib
 import io
 import uuid
@@ -13,45 +12,21 @@ import boto3
 import pytest
 from django.core import mail
 
-from backups.ingest import wedding_import
-from backups.models import Asset, AuditEvent, BackupPolicy, Rehydration
-from backups.tasks import backup_start
+from backups.models import Asset, AuditEvent, Rehydration
 from providers.backends import backend_for
 from providers.models import Provider
-from tests.factories import make_provider
+from tests.browser.weddings import log_in, nas_wedding_backed_up
 from tests.views import make_replica
-from tests.weddings import jpeg
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-PASSWORD = "browser-test-Password-1"
 VIDEO = b"the first dance, from the balcony camera" * 2000
 
 
 @pytest.fixture
 def wedding(tmp_path, run_workers, django_user_model):
-    django_user_model.objects.create_superuser("ops", "ops@studio.example", PASSWORD)
-    policy = BackupPolicy.default()
-    policy.min_copies, policy.min_distinct_providers = 3, 1
-    policy.save()
-    for i in range(3):
-        make_provider(name=f"nas-{i}", kind="watched_folder", region="us-east-1", bucket=str(tmp_path / f"nas-{i}"),
-                      options={"create": True})
-    source = tmp_path / "source" / "ceremony"
-    source.mkdir(parents=True)
-    for i, colour in enumerate([(200, 120, 90), (90, 160, 210), (120, 200, 100)]):
-        (source / f"IMG_000{i}.jpg").write_bytes(jpeg(640, 480, colour, "2026:05:02 15:00:00"))
-    wedding = wedding_import(path=source.parent, couple="Ana & Ben", date=dt.date(2026, 5, 2), country="US").wedding
-    backup_start(wedding=wedding)
-    run_workers()
-    return wedding
-
-
-def log_in(page) -> None:
-    page.goto("/")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    return nas_wedding_backed_up(tmp_path=tmp_path, run_workers=run_workers, user_model=django_user_model,
+                                 photos={f"IMG_000{i}.jpg": colour for i, colour in
+                                         enumerate([(200, 120, 90), (90, 160, 210), (120, 200, 100)])})
 
 
 def test_the_timeline_tells_what_happened_newest_first(page, shoot, wedding):
