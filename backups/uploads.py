@@ -162,7 +162,7 @@ class Source:
         self.path = path or Path(asset.source_location)
         self.data_key = data_key
         self.data: bytes | None = None
-        self.chunk = buffer_limit  # the tee's reads: a backend's part is one chunk, handed over without a copy
+        self.chunk = buffer_limit  # the tee reads a part size at a time
         self._stored: tuple[bytes | None, str] | None = None  # encrypted buffer (or None) and its sha256
         self._lock = threading.Lock()
         self._tee_for = tee_for or Counter()

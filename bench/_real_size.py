@@ -30,49 +30,29 @@ def real_wedding_folder(root: Path, scale: float) -> tuple[int, int]:
     return PHOTOS + len(videos), PHOTOS * photo + sum(videos)
 
 
-def rescan_check(wedding) -> dict:
-    """Re-scan the unchanged wedding as the watcher does: bytes of its files read (0: a walk only) and what
-    a new round would plan (0)."""
-    import builtins
+def rchar() -> int:
+    """Bytes this process has read with read() and its kin (/proc/self/io), as the watched-source test counts."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise SystemExit("no rchar in /proc/self/io")
 
-    from backups import scanning
+
+def rescan_check(wedding) -> dict:
+    """Re-scan the unchanged wedding as the watcher does: the bytes this process read meanwhile through read()
+    (files, Pillow's included; libpq and redis-py read their sockets with recv, which rchar leaves out) and what
+    a new round would plan (0)."""
     from backups.ingest import wedding_rescan
     from backups.models import BackupJob
     from backups.planning import plan_round
 
-    read = {"bytes": 0, "files": 0}
-    real_open = builtins.open
-
-    class Counted:
-        def __init__(self, fh):
-            self._fh = fh
-
-        def read(self, n=-1):
-            data = self._fh.read(n)
-            read["bytes"] += len(data)
-            return data
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._fh.close()
-
-    def counting_open(path, mode="r", *args, **kwargs):
-        read["files"] += 1
-        return Counted(real_open(path, mode, *args, **kwargs))
-
-    scanning.open = counting_open  # the scan's reads of the wedding's files (hash, head, EXIF go through it)
-    try:
-        started = time.perf_counter()
-        report = wedding_rescan(wedding=wedding)
-        seconds = time.perf_counter() - started
-    finally:
-        del scanning.open
+    before, started = rchar(), time.perf_counter()
+    report = wedding_rescan(wedding=wedding)
+    seconds, read = time.perf_counter() - started, rchar() - before
     job = BackupJob.objects.create(wedding=wedding, queue="default")
     plan = plan_round(job)
     job.delete()
-    return {"seconds": seconds, "bytes_read": read["bytes"], "files_opened": read["files"],
+    return {"seconds": seconds, "bytes_read": read, "wedding_bytes": sum(wedding.assets.values_list("size", flat=True)),
             "unchanged": len(report.unchanged), "taken": report.taken, "planned": plan.uploads}
 
 
@@ -80,8 +60,6 @@ def throttled_run(folder: Path, workdir: Path, servers, providers: list, *, thro
     """The two videos as a wedding of their own (hard links: no more disk), backed up by the running workers
     with the first provider behind the fault proxy trickling request bodies at ``throttle_bps``. Seconds from
     backup_start to each provider's last verified copy: the others must not wait for the throttled one."""
-    import sys
-
     from django.utils import timezone
 
     from backups.ingest import wedding_import
@@ -89,9 +67,7 @@ def throttled_run(folder: Path, workdir: Path, servers, providers: list, *, thro
     from backups.tasks import backup_start
     from providers.backends import backend_for
     from providers.models import Provider
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.faults.proxy import FaultProxy
+    from tests.faults.proxy import FaultProxy  # the project root is on sys.path (_servers)
 
     videos = workdir / "videos-only"
     (videos / "video").mkdir(parents=True)
@@ -120,7 +96,7 @@ def throttled_run(folder: Path, workdir: Path, servers, providers: list, *, thro
     last: dict[str, dt.datetime] = {}
     for r in Replica.objects.filter(asset__wedding=report.wedding, status=Replica.Status.VERIFIED) \
             .select_related("provider"):
-        modified = backend_for(Provider.objects.get(pk=r.provider_id)).head(r.object_key).modified
+        modified = backend_for(r.provider).head(r.object_key).modified
         last[r.provider.name] = max(last.get(r.provider.name, modified), modified)
     return {"status": job.status, "wall_s": wall, "throttled": slow.name,
             "verified": Replica.objects.filter(asset__wedding=report.wedding, status="verified").count(),

@@ -391,8 +391,9 @@ def one_run(args) -> dict[str, float]:
           + f"; worker peak RSS {max(engine['worker_rss_mb']):.0f} MB (target < 300)")
     if "rescan" in engine:
         r = engine["rescan"]
-        print(f"re-scan of the unchanged wedding: {r['bytes_read']} bytes read from {r['files_opened']} files, "
-              f"{r['unchanged']} unchanged, {r['planned']} uploads planned, {r['seconds']:.1f}s")
+        print(f"re-scan of the unchanged wedding: {r['bytes_read']:,} bytes read by the process (the "
+              f"wedding holds {r['wedding_bytes']:,}), {r['unchanged']} unchanged, {r['planned']} uploads "
+              f"planned, {r['seconds']:.1f}s")
     if "throttled" in engine:
         t = engine["throttled"]
         print(f"one target throttled ({t['throttled']} at {args.throttle_mbps} MB/s), the two videos "
