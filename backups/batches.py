@@ -17,6 +17,7 @@ from django.db.models import F
 from providers.breaker import breaker_allows
 from providers.models import Provider
 
+from .limits import ProviderSlots
 from .models import Asset, BackupJob, Replica
 from .planning import plan_assets
 from .uploads import BatchBook, asset_upload
@@ -56,13 +57,16 @@ def batch_upload(*, job: BackupJob, asset_ids: list[int]) -> dict:
     ASSET_THREADS assets at a time; each asset is read once and put to all of its targets in parallel
     (``uploads.asset_upload``). Verified rows and the job's counters are written in bulk every few assets
     (``uploads.BatchBook``). Each thread keeps its database connection for the whole batch and closes it
-    at the end (not after every upload).
+    at the end (not after every upload). The batch keeps the provider slots it took from one file to the
+    next (``limits.ProviderSlots``; given back once idle) and reads the breakers at most once a second
+    (``Outages``): no Redis round trip per file.
     """
     replicas = _batch_replicas(asset_ids)
     fresh = _redirect(job, asset_ids)
     replicas = replicas if fresh is None else fresh
     plan = BatchTargets(job, asset_ids, replicas, Outages(OUTAGE_CHECK_SECONDS))
     book = BatchBook(job, flush_every=FLUSH_EVERY)
+    slots = ProviderSlots()
     work: queue.SimpleQueue[int] = queue.SimpleQueue()
     for asset_id in plan.asset_order():
         work.put(asset_id)
@@ -76,20 +80,25 @@ def batch_upload(*, job: BackupJob, asset_ids: list[int]) -> dict:
                 except queue.Empty:
                     return
                 targets = plan.targets(asset_id)
-                ok = asset_upload(targets[0].asset, targets, book=book, pool=pool) if targets else {}
+                down = plan.outages.down({r.provider_id for r in targets})
+                ok = (asset_upload(targets[0].asset, targets, book=book, pool=pool, slots=slots, down=down)
+                      if targets else {})
                 book.asset_finished(bool(ok) and all(ok.values()))  # nothing left to upload is not "done"
         except BaseException as exc:  # re-raised below: RQ records the job as failed, the finisher still runs
             errors.append(exc)
         finally:
             connections.close_all()  # this thread's connection, once per batch
 
-    with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="target") as pool:
-        threads = [threading.Thread(target=asset_worker, args=(pool,), name=f"asset-{i}")
-                   for i in range(min(ASSET_THREADS, len(plan.asset_order())))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    try:
+        with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="target") as pool:
+            threads = [threading.Thread(target=asset_worker, args=(pool,), name=f"asset-{i}")
+                       for i in range(min(ASSET_THREADS, len(plan.asset_order())))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        slots.close()
     book.close()
     if errors:
         raise errors[0]

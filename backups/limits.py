@@ -2,6 +2,8 @@
 
 A counting semaphore: a sorted set of holder tokens scored by expiry, so a worker that dies
 while holding a slot frees it when the lease runs out instead of blocking the provider forever.
+``provider_slot`` holds one slot for one block; ``ProviderSlots`` keeps the slots a batch, restore or
+verify took for its next files, and gives back those left unused for ``WEDBACKUP_SLOT_IDLE`` seconds.
 """
 
 from __future__ import annotations
@@ -103,6 +105,17 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _try_acquire(conn, provider_id: int, limit: int, lease: float, token: str) -> bool:
+    now = time.time()
+    return bool(conn.eval(_ACQUIRE, 1, _key(provider_id), now, limit, now + lease, token))
+
+
+def _give_back(conn, provider_id: int, token: str) -> None:
+    _release(token)
+    with contextlib.suppress(redis.RedisError):  # Redis gone: the lease runs out by itself
+        conn.zrem(_key(provider_id), token)
+
+
 @contextlib.contextmanager
 def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 600.0) -> Iterator[None]:
     """Hold one of ``limit`` upload slots for the provider while the block runs."""
@@ -112,10 +125,7 @@ def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 6
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait
     delay = 0.01
-    while True:
-        now = time.time()
-        if conn.eval(_ACQUIRE, 1, _key(provider_id), now, limit, now + lease, token):
-            break
+    while not _try_acquire(conn, provider_id, limit, lease, token):
         if time.monotonic() > deadline:
             raise SlotTimeout(f"no upload slot for provider {provider_id} within {wait:.0f}s")
         time.sleep(delay)
@@ -124,9 +134,128 @@ def provider_slot(provider_id: int, *, limit: int | None = None, wait: float = 6
     try:
         yield
     finally:
-        _release(token)
-        with contextlib.suppress(redis.RedisError):  # Redis gone: the lease runs out by itself
-            conn.zrem(_key(provider_id), token)
+        _give_back(conn, provider_id, token)
+
+
+class ProviderSlots:
+    """The provider slots of one batch, restore or verify (the same Redis slots as ``provider_slot``, shared with
+    every worker on every machine): at most ``limit`` per provider at once. A slot taken from Redis is kept for
+    the threads' next file of that provider, so a file costs no Redis round trip, and goes back to Redis once
+    unused for ``idle`` seconds (a long batch does not keep slots from workers elsewhere while it reads or
+    hashes) or at ``close``. Threads wait here on a condition, woken by a local release, rather than polling."""
+
+    def __init__(self, *, limit: int | None = None, idle: float | None = None, wait: float = 600.0):
+        self.limit = limit or settings.WEDBACKUP_PROVIDER_CONCURRENCY
+        self.idle = settings.WEDBACKUP_SLOT_IDLE if idle is None else idle
+        self.wait = wait
+        self._conn = _conn()
+        self._lease = settings.WEDBACKUP_SLOT_LEASE
+        self._cond = threading.Condition()
+        self._free: dict[int, list[tuple[str, float]]] = {}  # provider -> (token, unused since), oldest first
+        self._taken: dict[int, int] = {}  # provider -> slots this holds in Redis (in use, free, or being taken)
+        self._closed = False
+        self._reaper: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def hold(self, provider_id: int) -> Iterator[None]:
+        token = self._take(provider_id)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free.setdefault(provider_id, []).append((token, time.monotonic()))
+                self._cond.notify_all()
+                self._reaper_start()
+
+    def held(self, provider_id: int) -> int:
+        """Slots this holds in Redis for the provider now, in use or kept for the next file."""
+        with self._cond:
+            return self._taken.get(provider_id, 0)
+
+    def _take(self, provider_id: int) -> str:
+        deadline = time.monotonic() + self.wait
+        delay = 0.01
+        while True:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        raise RuntimeError("provider slots used after close")
+                    free = self._free.get(provider_id)
+                    if free:
+                        return free.pop()[0]  # the most recently used: the oldest go back to Redis first
+                    if self._taken.get(provider_id, 0) < self.limit:
+                        self._taken[provider_id] = self._taken.get(provider_id, 0) + 1
+                        break
+                    self._cond.wait()  # every slot of ours is in use: the next local release wakes us
+            token = uuid.uuid4().hex
+            try:
+                if _try_acquire(self._conn, provider_id, self.limit, self._lease, token):
+                    _hold(token, self._conn, _key(provider_id), self._lease)
+                    return token
+            except BaseException:
+                self._untake(provider_id)
+                raise
+            self._untake(provider_id)  # workers elsewhere hold them all: try again, or take one freed here
+            with self._cond:
+                if time.monotonic() > deadline:
+                    raise SlotTimeout(f"no upload slot for provider {provider_id} within {self.wait:.0f}s")
+                self._cond.wait(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _untake(self, provider_id: int) -> None:
+        with self._cond:
+            self._taken[provider_id] -= 1
+            self._cond.notify_all()
+
+    def _reaper_start(self) -> None:  # called with the condition held
+        if self._reaper is None and not self._closed:
+            self._reaper = threading.Thread(target=self._reap, daemon=True, name="slot-reaper")
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        """Give back to Redis every slot unused for ``idle`` seconds, until ``close``."""
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                stale = self._stale(before=now - self.idle)
+                if not stale:
+                    oldest = min((since for free in self._free.values() for _, since in free), default=None)
+                    self._cond.wait(self.idle if oldest is None else max(oldest + self.idle - now, 0.01))
+                    continue
+            for provider_id, token in stale:
+                _give_back(self._conn, provider_id, token)
+
+    def _stale(self, *, before: float) -> list[tuple[int, str]]:  # called with the condition held
+        """Take out of the free lists every slot unused since ``before``: the caller gives them back to Redis."""
+        stale = []
+        for provider_id, free in self._free.items():
+            gone = [token for token, since in free if since <= before]
+            free[:] = [(token, since) for token, since in free if since > before]
+            self._taken[provider_id] -= len(gone)
+            stale += [(provider_id, token) for token in gone]
+        if stale:
+            self._cond.notify_all()  # a thread waiting for a slot of ours may now take one from Redis
+        return stale
+
+    def close(self) -> None:
+        """Give every slot back to Redis. Call it when no thread uses these slots any more."""
+        with self._cond:
+            self._closed = True
+            stale = self._stale(before=float("inf"))
+            self._cond.notify_all()
+            reaper = self._reaper
+        for provider_id, token in stale:
+            _give_back(self._conn, provider_id, token)
+        if reaper is not None:
+            reaper.join()
+
+    def __enter__(self) -> ProviderSlots:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def slots_in_use(provider_id: int) -> int:

@@ -25,9 +25,10 @@ from providers.models import Provider
 
 from . import encryption
 from .audit import audit_record
+from .limits import ProviderSlots
 from .models import Asset, BackupJob, Replica, Wedding
 from .placement import provider_states
-from .restore_copy import FileOutcome, ProviderSlots, file_restore, replica_open, replicas_best_first
+from .restore_copy import FileOutcome, file_restore, replica_open, replicas_best_first
 from .roots import restore_root_problem
 from .signals import wedding_read
 
@@ -129,7 +130,7 @@ def wedding_restore(*, wedding: Wedding, to: Path, only: str | None = None, incl
                 backends[r.provider_id] = backend_for(r.provider)
     encrypted = any(r.encrypted for *_, candidates in work for r in candidates)
     data_key = encryption.wedding_data_key(wedding) if encrypted else None
-    slots, avoid = ProviderSlots(set(backends)), set()
+    slots, avoid = ProviderSlots(), set()
 
     def one(asset: Asset, target: Path, candidates: list[Replica]) -> FileOutcome | str:
         try:

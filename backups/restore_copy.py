@@ -11,21 +11,18 @@ import hashlib
 import logging
 import os
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
-
-from django.conf import settings
 
 from providers.backends import backend_for
 from providers.backends.base import Backend, IntegrityError, NeedsRestore, ObjectNotFound, ProviderError
 from providers.models import Provider
 
 from . import encryption
-from .limits import SlotTimeout, provider_slot
+from .limits import SlotTimeout
 from .models import Asset, Replica
 
 log = logging.getLogger(__name__)
@@ -42,58 +39,6 @@ class FileOutcome:
     errors: list[str] = field(default_factory=list)  # "provider: why", in the order tried
     failures: list[tuple[int, str]] = field(default_factory=list)  # (provider id, error) for its breaker
     rehydrating: list[str] = field(default_factory=list)
-
-
-class ProviderSlots:
-    """Provider slots (``limits.provider_slot``, shared with uploads on every machine) for the reads of one restore
-    or deep verify: at most ``limit`` at once per provider. A slot taken from Redis is kept for the next read of
-    the same provider until ``close`` (two Redis round trips per slot, not per file); threads wait here for a free
-    one instead of polling Redis."""
-
-    def __init__(self, provider_ids: set[int]):
-        self.limit = settings.WEDBACKUP_PROVIDER_CONCURRENCY
-        self._free = dict.fromkeys(provider_ids, 0)  # slots taken from Redis and not in use now
-        self._taken = dict.fromkeys(provider_ids, 0)
-        self._cond = threading.Condition()
-        self._stack = contextlib.ExitStack()
-
-    @contextlib.contextmanager
-    def hold(self, provider_id: int) -> Iterator[None]:
-        with self._cond:
-            while not self._free[provider_id] and self._taken[provider_id] >= self.limit:
-                self._cond.wait()
-            reuse = self._free[provider_id] > 0
-            self._free[provider_id] -= reuse
-            self._taken[provider_id] += not reuse
-        if not reuse:
-            try:
-                slot = provider_slot(provider_id, limit=self.limit)
-                slot.__enter__()  # may wait for other workers' reads and uploads to end
-            except BaseException:
-                with self._cond:
-                    self._taken[provider_id] -= 1
-                    self._cond.notify_all()
-                raise
-            with self._cond:
-                self._stack.push(slot)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._free[provider_id] += 1
-                self._cond.notify_all()
-
-    def close(self) -> None:
-        """Give every slot back to Redis."""
-        with self._cond:
-            stack, self._stack = self._stack, contextlib.ExitStack()
-        stack.close()
-
-    def __enter__(self) -> ProviderSlots:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def replicas_best_first(replicas: list[Replica], hours: dict[tuple[int, str], float]) -> list[Replica]:

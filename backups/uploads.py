@@ -24,7 +24,7 @@ from . import encryption
 from .copysource import DISK_FULL_ERRNOS, copy_discard, copy_fetch
 from .ingest import hash_file
 from .layout import object_key
-from .limits import provider_slot
+from .limits import ProviderSlots, provider_slot
 from .models import Asset, BackupJob, Replica
 from .tee import HashingFile, Tee
 from .upload_errors import CopiesOutOfReach, SourceChanged, error_describe, error_is_permanent
@@ -243,12 +243,14 @@ class Source:
             return self._stored
 
 
-def _target_put(backend: Backend, key: str, replica: Replica, source: Source) -> ObjectInfo:
-    """One target's verified put under the provider's slot; integrity failures retried. No database here."""
+def _target_put(backend: Backend, key: str, replica: Replica, source: Source, *,
+                slots: ProviderSlots | None) -> ObjectInfo:
+    """One target's verified put under the provider's slot (the batch's, else one of its own); integrity
+    failures retried. No database here."""
     error: IntegrityError | None = None
     for _attempt in range(INTEGRITY_ATTEMPTS):
         try:
-            with provider_slot(replica.provider_id):
+            with slots.hold(replica.provider_id) if slots is not None else provider_slot(replica.provider_id):
                 return source.put(backend, key, replica, first=_attempt == 0)
         except IntegrityError as exc:
             # A flipped byte in transit or a source that changed: retry; never accepted.
@@ -261,18 +263,22 @@ def _target_put(backend: Backend, key: str, replica: Replica, source: Source) ->
 
 
 def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool: Executor | None = None,
-                 backends: dict[int, Backend] | None = None) -> dict[int, bool]:
+                 backends: dict[int, Backend] | None = None, slots: ProviderSlots | None = None,
+                 down: set[int] | None = None) -> dict[int, bool]:
     """Upload one asset to every one of its replicas' providers from one read of the source.
 
     Replica pk -> verified. Idempotent: current copies are left alone. Verified rows reach the database
-    through ``book`` (only after the provider's checksum matched); failures are written at once.
+    through ``book`` (only after the provider's checksum matched); failures are written at once. A batch
+    passes its ``slots`` (kept from one file to the next) and the providers it knows to be ``down`` (its
+    breakers read at most once a second); alone, each put takes a slot and each breaker is read.
     """
     results: dict[int, bool] = {}
     todo: list[Replica] = []
     for replica in replicas:
         if replica_is_current(replica, asset):
             results[replica.pk] = True
-        elif not breaker_allows(replica.provider_id):  # fail fast: the next round routes around it
+        elif (replica.provider_id in down if down is not None else not breaker_allows(replica.provider_id)):
+            # fail fast: the next round routes around it
             Replica.objects.filter(pk=replica.pk).update(
                 status=Replica.Status.FAILED, last_error=Replica.REDIRECTED, permanent_failure=False,
                 updated=timezone.now(),
@@ -314,7 +320,8 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
         if stand_in is not None:
             source = Source(asset, buffer_limit=settings.WEDBACKUP_PART_SIZE, data_key=data_key, path=stand_in,
                             tee_for=tee_for)
-        _targets_put(asset, todo, key, source, book=book, pool=pool, backends=backends, results=results)
+        _targets_put(asset, todo, key, source, book=book, pool=pool, backends=backends, slots=slots,
+                     results=results)
     finally:
         if source is not None:
             source.close()
@@ -324,12 +331,13 @@ def asset_upload(asset: Asset, replicas: list[Replica], *, book: BatchBook, pool
 
 
 def _targets_put(asset: Asset, todo: list[Replica], key: str, source: Source, *, book: BatchBook,
-                 pool: Executor | None, backends: dict[int, Backend] | None, results: dict[int, bool]) -> None:
+                 pool: Executor | None, backends: dict[int, Backend] | None, slots: ProviderSlots | None,
+                 results: dict[int, bool]) -> None:
     """Put to every target from the one source; each target's outcome goes into ``results``."""
 
     def put(replica: Replica) -> ObjectInfo:
         backend = (backends or {}).get(replica.pk) or backend_cached(replica.provider)
-        return _target_put(backend, key, replica, source)
+        return _target_put(backend, key, replica, source, slots=slots)
 
     if pool is None or len(todo) == 1:
         outcomes = []

@@ -16,8 +16,8 @@ from providers.models import Provider
 from .deletion import stray_delete
 from .integrity import replica_check
 from .layout import manifest_key, wedding_prefix
+from .limits import ProviderSlots
 from .models import Replica, Wedding
-from .restore_copy import ProviderSlots
 from .signals import copies_damaged
 from .snapshots import wedding_refresh
 
@@ -55,7 +55,7 @@ def wedding_verify(*, wedding: Wedding, deep: bool = False, clean_orphans: bool 
     for replica in replicas:
         if replica.provider_id not in backends:
             backends[replica.provider_id] = backend_for(replica.provider)
-    slots = ProviderSlots(set(backends))
+    slots = ProviderSlots()
 
     def check(replica: Replica) -> str | ProviderError:
         try:

@@ -58,8 +58,9 @@ def rescan_check(wedding) -> dict:
 
 def throttled_run(folder: Path, workdir: Path, servers, providers: list, *, throttle_bps: int, timeout: float) -> dict:
     """The two videos as a wedding of their own (hard links: no more disk), backed up by the running workers
-    with the first provider behind the fault proxy trickling request bodies at ``throttle_bps``. Seconds from
-    backup_start to each provider's last verified copy: the others must not wait for the throttled one."""
+    with the first provider behind the fault proxy trickling request bodies at ``throttle_bps`` (0: through the
+    same proxy at full speed, the baseline). Seconds from backup_start to each provider's last verified copy:
+    the others must not wait for the throttled one."""
     from django.utils import timezone
 
     from backups.ingest import wedding_import
@@ -69,18 +70,18 @@ def throttled_run(folder: Path, workdir: Path, servers, providers: list, *, thro
     from providers.models import Provider
     from tests.faults.proxy import FaultProxy  # the project root is on sys.path (_servers)
 
-    videos = workdir / "videos-only"
+    videos = workdir / f"videos-{throttle_bps}"
     (videos / "video").mkdir(parents=True)
     for path in sorted((folder / "video").iterdir()):
         os.link(path, videos / "video" / path.name)
-    report = wedding_import(path=videos, couple="Slow & Steady", date=dt.date.today() - dt.timedelta(days=30),
-                            country="US")
+    report = wedding_import(path=videos, couple=f"Slow & Steady {throttle_bps}",
+                            date=dt.date.today() - dt.timedelta(days=30), country="US")
     slow = providers[0]
     seaweed = servers.seaweedfs()
     original = slow.endpoint
     with FaultProxy(seaweed.port, seed=18) as proxy:
         Provider.objects.filter(pk=slow.pk).update(endpoint=proxy.url, updated=timezone.now())
-        proxy.set(upload_bps=throttle_bps)
+        proxy.set(upload_bps=throttle_bps or None)
         started_at, started = timezone.now(), time.perf_counter()
         job = backup_start(wedding=report.wedding)
         done = {BackupJob.Status.SUCCEEDED, BackupJob.Status.PARTIAL, BackupJob.Status.FAILED}

@@ -76,3 +76,122 @@ def test_held_slots_are_renewed_by_one_thread_and_freed_on_release(settings):
         t.join()
     assert limits.slots_in_use(9999) == 0
     assert not limits._held
+
+
+@pytest.fixture
+def acquires(monkeypatch):
+    """Every slot this process takes from Redis (a try that found them all held is not counted)."""
+    calls = []
+    real = limits._try_acquire
+
+    def counted(*args):
+        taken = real(*args)
+        if taken:
+            calls.append(args[1])
+        return taken
+
+    monkeypatch.setattr(limits, "_try_acquire", counted)
+    return calls
+
+
+def test_a_kept_slot_serves_the_next_files_without_redis(acquires):
+    with limits.ProviderSlots(limit=2, idle=30) as slots:
+        for _ in range(50):
+            with slots.hold(9999):
+                assert limits.slots_in_use(9999) == 1
+        assert slots.held(9999) == 1
+        assert limits.slots_in_use(9999) == 1  # kept for the next file, not given back after each
+    assert acquires == [9999]  # one Redis round trip to take it, for 50 files
+    assert limits.slots_in_use(9999) == 0  # close gave it back
+
+
+def test_slots_kept_by_two_workers_never_exceed_the_limit_together(acquires):
+    inside, peak, lock = 0, 0, threading.Lock()
+
+    def upload(slots):
+        nonlocal inside, peak
+        for _ in range(10):
+            with slots.hold(9999):
+                with lock:
+                    inside += 1
+                    peak = max(peak, inside, limits.slots_in_use(9999))
+                time.sleep(0.01)
+                with lock:
+                    inside -= 1
+
+    workers = [limits.ProviderSlots(limit=3, idle=0.05), limits.ProviderSlots(limit=3, idle=0.05)]
+    threads = [threading.Thread(target=upload, args=(workers[i % 2],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for slots in workers:
+        slots.close()
+    assert peak == 3
+    assert limits.slots_in_use(9999) == 0
+    assert len(acquires) < 80  # most files ran under a kept slot
+
+
+def test_a_local_release_wakes_a_waiting_thread_with_the_same_slot(acquires):
+    order = []
+    with limits.ProviderSlots(limit=1, idle=30) as slots:
+        first_in = threading.Event()
+
+        def first():
+            with slots.hold(9999):
+                first_in.set()
+                time.sleep(0.3)
+                order.append("first")
+
+        def second():
+            first_in.wait()
+            with slots.hold(9999):
+                order.append("second")
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert order == ["first", "second"]
+    assert acquires == [9999]  # the second thread took the slot the first gave back here, not one from Redis
+
+
+def test_an_idle_kept_slot_goes_back_to_redis_for_workers_elsewhere():
+    with limits.ProviderSlots(limit=1, idle=0.2) as slots:
+        with slots.hold(9999):
+            pass
+        assert limits.slots_in_use(9999) == 1
+        started = time.monotonic()
+        with limits.provider_slot(9999, limit=1, wait=5):  # another worker: waits only for the idle time
+            waited = time.monotonic() - started
+            assert slots.held(9999) == 0
+        assert 0.1 < waited < 2
+        with slots.hold(9999):  # and the batch takes one again when it needs it
+            assert limits.slots_in_use(9999) == 1
+    assert limits.slots_in_use(9999) == 0
+
+
+def test_kept_slots_time_out_with_a_clear_error_when_others_hold_them_all():
+    with limits.provider_slot(9999, limit=1), limits.ProviderSlots(limit=1, wait=0.3) as slots:
+        with pytest.raises(limits.SlotTimeout, match="provider 9999"), slots.hold(9999):
+            pass
+        assert slots.held(9999) == 0
+
+
+def test_kept_slots_are_renewed_while_held(settings):
+    settings.WEDBACKUP_SLOT_LEASE = 0.6  # renewed every 0.2 s
+    with limits.ProviderSlots(limit=2, idle=30) as slots:
+        with slots.hold(9999):
+            pass
+        time.sleep(1.5)  # more than twice the lease: kept but unused, only renewals keep it
+        assert limits.slots_in_use(9999) == 1
+    assert limits.slots_in_use(9999) == 0
+    assert not limits._held
+
+
+def test_slots_are_refused_after_close():
+    slots = limits.ProviderSlots(limit=1)
+    slots.close()
+    with pytest.raises(RuntimeError, match="after close"), slots.hold(9999):
+        pass
