@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import F
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 100
 BATCH_BYTES = 1024**3
 OUTAGE_CHECK_SECONDS = 1.0  # how stale a batch's view of which providers are down may be
-ASSET_THREADS = 4
 FLUSH_EVERY = 8  # assets between two bulk writes of verified replicas and job counters
 
 
@@ -54,12 +54,13 @@ def batched(assets: list[tuple[int, int]], *, count: int | None = None, size: in
 def batch_upload(*, job: BackupJob, asset_ids: list[int]) -> dict:
     """Upload every planned replica of these assets.
 
-    ASSET_THREADS assets at a time; each asset is read once and put to all of its targets in parallel
-    (``uploads.asset_upload``). Verified rows and the job's counters are written in bulk every few assets
-    (``uploads.BatchBook``). Each thread keeps its database connection for the whole batch and closes it
-    at the end (not after every upload). The batch keeps the provider slots it took from one file to the
-    next (``limits.ProviderSlots``; given back once idle) and reads the breakers at most once a second
-    (``Outages``): no Redis round trip per file.
+    ``WEDBACKUP_ASSET_THREADS`` assets at a time; each asset is read once and put to all of its targets
+    (``uploads.asset_upload``: a small file's one after another, a large file's at once from one read).
+    Verified rows and the job's counters are written in bulk every few assets (``uploads.BatchBook``). Each
+    thread keeps its database connection for the whole batch and closes it at the end (not after every
+    upload). The batch keeps the provider slots it took from one file to the next (``limits.ProviderSlots``;
+    given back once idle) and reads the breakers at most once a second (``Outages``): no Redis round trip
+    per file.
     """
     replicas = _batch_replicas(asset_ids)
     fresh = _redirect(job, asset_ids)
@@ -89,10 +90,11 @@ def batch_upload(*, job: BackupJob, asset_ids: list[int]) -> dict:
         finally:
             connections.close_all()  # this thread's connection, once per batch
 
+    asset_threads = settings.WEDBACKUP_ASSET_THREADS
     try:
-        with ThreadPoolExecutor(max_workers=ASSET_THREADS * 3, thread_name_prefix="target") as pool:
+        with ThreadPoolExecutor(max_workers=asset_threads * 3, thread_name_prefix="target") as pool:
             threads = [threading.Thread(target=asset_worker, args=(pool,), name=f"asset-{i}")
-                       for i in range(min(ASSET_THREADS, len(plan.asset_order())))]
+                       for i in range(min(asset_threads, len(plan.asset_order())))]
             for t in threads:
                 t.start()
             for t in threads:

@@ -189,6 +189,9 @@ WEDBACKUP_SCRUB_CHUNK_BYTES = env_int("WEDBACKUP_SCRUB_CHUNK_BYTES", 1024 * 1024
 # Engine tunables.
 WEDBACKUP_PART_SIZE = env_int("WEDBACKUP_PART_SIZE", 8 * 1024 * 1024)
 WEDBACKUP_PROVIDER_CONCURRENCY = env_int("WEDBACKUP_PROVIDER_CONCURRENCY", 4)
+# Assets a batch uploads at once (each thread puts a small file to its targets one after another, a large one to
+# all at once): the concurrency of small-file uploads per worker. Raise it for clouds far away (latency-bound).
+WEDBACKUP_ASSET_THREADS = env_int("WEDBACKUP_ASSET_THREADS", 4)
 # Seconds an upload slot is leased for; renewed every third of it while held, so a killed worker's slot frees soon:
 # by default when its job counts as abandoned, so the job's next run finds the slots free.
 WEDBACKUP_SLOT_LEASE = env_int("WEDBACKUP_SLOT_LEASE", WEDBACKUP_WORKER_ABANDONED_AFTER)

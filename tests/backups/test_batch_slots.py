@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from backups import batches, limits, uploads
+from backups import limits, uploads
 from backups.ingest import wedding_import
 from backups.models import BackupJob, Replica
 from backups.tasks import backup_start
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_batch_takes_a_few_slots_for_many_files_and_gives_them_all_back(
-        tmp_path, run_workers, three_folder_providers, monkeypatch):
+        tmp_path, run_workers, three_folder_providers, monkeypatch, settings):
     src = tmp_path / "wedding"
     src.mkdir()
     for i in range(40):
@@ -40,6 +40,7 @@ def test_a_batch_takes_a_few_slots_for_many_files_and_gives_them_all_back(
 
     monkeypatch.setattr(limits, "_try_acquire", acquire)
     monkeypatch.setattr(breaker.BreakerStore, "get", get)
+    settings.WEDBACKUP_SLOT_IDLE = 30  # none is given back for idling on a slow machine: the count is exact
     run_workers()
 
     job.refresh_from_db()
@@ -47,9 +48,8 @@ def test_a_batch_takes_a_few_slots_for_many_files_and_gives_them_all_back(
     assert Replica.objects.filter(status=Replica.Status.VERIFIED).count() == 120
     per_provider = {pid: taken.count(pid) for pid in set(taken)}
     assert len(per_provider) == 3
-    # At most one slot per asset thread and provider, unless one sat idle meanwhile (then it was given back).
-    assert all(n <= batches.ASSET_THREADS * 3 for n in per_provider.values()), per_provider
-    assert sum(per_provider.values()) < 120 / 2  # not one per file
+    # At most one slot per asset thread and provider (small files: each thread puts to its targets in turn).
+    assert all(n <= settings.WEDBACKUP_ASSET_THREADS for n in per_provider.values()), per_provider
     assert len(breaker_reads) < 120 / 2, breaker_reads  # read per batch (once a second at most), not per put
     assert all(limits.slots_in_use(pid) == 0 for pid in per_provider)
     assert not limits._held

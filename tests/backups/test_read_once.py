@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,24 @@ def test_a_copy_another_planner_made_meanwhile_is_kept_not_an_error(source, targ
     plan_round(job)
     assert Replica.objects.filter(asset__wedding=wedding).count() == 18
     assert Replica.objects.get(pk=raced[0].pk).object_key == "other"  # the other planner's row stands
+
+
+def test_a_small_files_targets_are_put_in_its_own_thread_a_large_files_at_once(source, targets, monkeypatch):
+    job, asset_ids = planned_job(source)
+    threads: dict[str, set[str]] = {}
+    real_put = WatchedFolderBackend.put
+
+    def put(self, key, stream, size, **kwargs):
+        threads.setdefault(key.rsplit("/", 1)[-1], set()).add(threading.current_thread().name)
+        return real_put(self, key, stream, size, **kwargs)
+
+    monkeypatch.setattr(WatchedFolderBackend, "put", put)
+    upload_batch(job.pk, asset_ids)
+
+    assert Replica.objects.filter(status=Replica.Status.VERIFIED).count() == 3 * len(asset_ids)
+    photos = {name: names for name, names in threads.items() if name.endswith(".jpg")}
+    assert len(photos) == 5
+    # A buffered photo's three puts: one after another in the asset thread that read it (no hand-off).
+    assert all(len(names) == 1 and next(iter(names)).startswith("asset-") for names in photos.values()), photos
+    # The clip's three run at once on the batch's target threads, fed by one read (the tee).
+    assert len(threads["clip.mp4"]) == 3 and all(n.startswith("target") for n in threads["clip.mp4"])

@@ -71,9 +71,9 @@ def test_batches_are_bounded_by_count_and_bytes_in_order():
 
 
 def test_a_provider_marked_down_mid_batch_is_routed_around_by_the_rest_of_that_batch(
-        tmp_path, three_folder_providers, monkeypatch):
+        tmp_path, three_folder_providers, monkeypatch, settings):
     monkeypatch.setattr(batches, "OUTAGE_CHECK_SECONDS", 0.0)
-    monkeypatch.setattr(batches, "ASSET_THREADS", 1)  # one asset after the other: "the rest" is well defined
+    settings.WEDBACKUP_ASSET_THREADS = 1  # one asset after the other: "the rest" is well defined
     spare, wedding = spare_and_wedding(tmp_path, photos=6)
     job = BackupJob.objects.create(wedding=wedding, queue="default")
     plan_round(job)
