@@ -7,6 +7,7 @@ import hashlib
 import os
 import platform
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +68,13 @@ class Servers:
             with contextlib.suppress(Exception):
                 server.stop()
         self.running.clear()
+
+    def wipe(self) -> None:
+        """Stop every server and delete what they stored: the next call starts each afresh, empty (the disk
+        a full-size run needs is then the largest phase's, not the sum of them all)."""
+        self.stop()
+        for name in ("seaweedfs", "azurite", "gcs"):
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
 
     # -- buckets and the credentials a backend / rclone needs ------------------
     def s3_bucket(self, name: str) -> dict:

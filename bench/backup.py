@@ -358,6 +358,9 @@ def one_run(args) -> dict[str, float]:
         rows = [[f"WedBackup, 3 providers, {args.workers} worker(s)", f"{engine['wall_s']:.1f}",
                  f"{3 * mb / engine['wall_s']:.1f}", f"{engine['client_cpu']:.1f}",
                  *cpu_columns(engine_server_cpu)]]
+        if args.rclone != "none" and (args.wipe_servers if args.wipe_servers is not None else args.wedding == "real"):
+            servers.wipe()  # rclone then writes to empty servers, as the engine did
+            print("# servers wiped and started afresh for rclone", flush=True)
         env = rclone_env(servers, workdir)
         extra = args.rclone_flags.split()
         results, rclone_cpu = {}, {}
@@ -429,6 +432,9 @@ def main() -> int:
                         help=f"throwaway PostgreSQL database (dropped and re-created; default {DEFAULT_DB}) "
                              "or 'sqlite' for a file in the temp dir")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS, help=f"flushed at start (default {DEFAULT_REDIS})")
+    parser.add_argument("--wipe-servers", action=argparse.BooleanOptionalAction, default=None,
+                        help="stop the servers and delete the engine's copies before rclone runs (default: "
+                             "with --wedding real, whose full size would not fit on the disk twice)")
     parser.add_argument("--worker-script", default="manage.py",
                         help="what workers run instead of manage.py (experiments: a script that patches, then "
                              "calls Django's execute_from_command_line)")

@@ -123,6 +123,8 @@ WEDBACKUP_WORKER_PRELOAD = ["backups.tasks", "costs.tasks", "console.tasks", "pr
 # died), which any live worker's maintenance, every MAINTENANCE_INTERVAL seconds, re-queues (the job's Retry) or
 # fails. A dead worker's job is re-queued within ABANDONED_AFTER + MAINTENANCE_INTERVAL + HEARTBEAT seconds at most.
 WEDBACKUP_WORKER_HEARTBEAT = env_int("WEDBACKUP_WORKER_HEARTBEAT", 10)
+# glibc malloc arenas of a worker and its work horses (wedbackup.worker.malloc_arenas_limit); 0: glibc's default.
+WEDBACKUP_WORKER_MALLOC_ARENAS = env_int("WEDBACKUP_WORKER_MALLOC_ARENAS", 2)
 WEDBACKUP_WORKER_ABANDONED_AFTER = env_int("WEDBACKUP_WORKER_ABANDONED_AFTER", 30)
 WEDBACKUP_WORKER_MAINTENANCE_INTERVAL = env_int("WEDBACKUP_WORKER_MAINTENANCE_INTERVAL", 15)
 if not 0 < WEDBACKUP_WORKER_HEARTBEAT < WEDBACKUP_WORKER_ABANDONED_AFTER:

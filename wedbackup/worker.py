@@ -47,6 +47,25 @@ def worker_preload(paths: list[str]) -> None:
             getattr(loaded, function)()
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def malloc_arenas_limit(*, arenas: int) -> bool:
+    """Cap glibc's malloc arenas for this process and the work horses it forks (True when applied).
+
+    glibc gives each thread that allocates at once an arena of its own (up to 8 per core), and freed memory
+    stays in them: an upload batch's threads took a worker to 311 MB; with 2 arenas, 278 MB and 15 % less CPU
+    (bench/RESULTS.md). The ``MALLOC_ARENA_MAX`` variable, when set, is glibc's to apply and wins; 0 keeps
+    glibc's default; elsewhere than glibc, nothing is done."""
+    if arenas <= 0 or "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:  # a libc without mallopt (musl)
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -66,6 +85,7 @@ class Worker(RQWorker):
         self.abandoned_after = max(settings.WEDBACKUP_WORKER_ABANDONED_AFTER, self.job_monitoring_interval + 1)
 
     def work(self, *args, **kwargs) -> bool:
+        malloc_arenas_limit(arenas=settings.WEDBACKUP_WORKER_MALLOC_ARENAS)  # before any thread or fork
         worker_preload(list(getattr(settings, "WEDBACKUP_WORKER_PRELOAD", [])))
         return super().work(*args, **kwargs)
 

@@ -115,3 +115,43 @@ def test_a_heartbeat_not_shorter_than_the_threshold_is_refused():
     result = subprocess.run([sys.executable, "-c", "import wedbackup.settings"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "WEDBACKUP_WORKER_HEARTBEAT" in result.stderr
+
+
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from wedbackup.worker import malloc_arenas_limit
+print(malloc_arenas_limit(arenas=int(sys.argv[1])), flush=True)
+barrier, held = threading.Barrier(9), []
+def allocate():
+    held.append([bytearray(200_000) for _ in range(20)])  # malloc'd (over pymalloc's size), in this thread's arena
+    barrier.wait()  # all eight threads allocate at once
+    barrier.wait()
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads:
+    t.start()
+barrier.wait()
+ctypes.CDLL(None).malloc_stats()  # glibc: one "Arena N:" block per arena, on stderr
+barrier.wait()
+for t in threads:
+    t.join()
+"""
+
+
+def arenas_used(limit: int, **env: str) -> tuple[str, int]:
+    environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, str(limit)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**environ, **env}, check=True)
+    return done.stdout.strip(), sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_the_worker_caps_mallocs_arenas_and_leaves_an_explicit_setting_alone():
+    applied, capped = arenas_used(2)
+    assert applied == "True"
+    assert capped <= 2
+    applied, default = arenas_used(0)  # 0: glibc's default, one arena per thread allocating at once
+    assert applied == "False"
+    assert default > 2
+    applied, chosen = arenas_used(2, MALLOC_ARENA_MAX="4")  # the operator's variable wins
+    assert applied == "False"
+    assert 2 < chosen <= 4
