@@ -17,25 +17,32 @@ def clean_slots():
     conn.delete(limits._key(9999))
 
 
-def test_no_more_than_the_limit_hold_a_slot_at_once():
+def peak_holders(slots: list, *, threads: int, files: int, seconds: float) -> int:
+    """Threads uploading ``files`` files each, each under a slot from ``slots`` (taken in turn): the most that
+    held one at once, as the threads count them and as Redis does."""
     inside, peak, lock = 0, 0, threading.Lock()
 
-    def upload():
+    def upload(slot):
         nonlocal inside, peak
-        with limits.provider_slot(9999, limit=2, wait=10):
-            with lock:
-                inside += 1
-                peak = max(peak, inside)
-            time.sleep(0.05)
-            with lock:
-                inside -= 1
+        for _ in range(files):
+            with slot():
+                with lock:
+                    inside += 1
+                    peak = max(peak, inside, limits.slots_in_use(9999))
+                time.sleep(seconds)
+                with lock:
+                    inside -= 1
 
-    threads = [threading.Thread(target=upload) for _ in range(6)]
-    for t in threads:
+    running = [threading.Thread(target=upload, args=(slots[i % len(slots)],)) for i in range(threads)]
+    for t in running:
         t.start()
-    for t in threads:
+    for t in running:
         t.join()
-    assert peak == 2
+    return peak
+
+
+def test_no_more_than_the_limit_hold_a_slot_at_once():
+    assert peak_holders([lambda: limits.provider_slot(9999, limit=2, wait=10)], threads=6, files=1, seconds=0.05) == 2
     assert limits.slots_in_use(9999) == 0
 
 
@@ -106,25 +113,8 @@ def test_a_kept_slot_serves_the_next_files_without_redis(acquires):
 
 
 def test_slots_kept_by_two_workers_never_exceed_the_limit_together(acquires):
-    inside, peak, lock = 0, 0, threading.Lock()
-
-    def upload(slots):
-        nonlocal inside, peak
-        for _ in range(10):
-            with slots.hold(9999):
-                with lock:
-                    inside += 1
-                    peak = max(peak, inside, limits.slots_in_use(9999))
-                time.sleep(0.01)
-                with lock:
-                    inside -= 1
-
     workers = [limits.ProviderSlots(limit=3, idle=0.05), limits.ProviderSlots(limit=3, idle=0.05)]
-    threads = [threading.Thread(target=upload, args=(workers[i % 2],)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    peak = peak_holders([lambda w=w: w.hold(9999) for w in workers], threads=8, files=10, seconds=0.01)
     for slots in workers:
         slots.close()
     assert peak == 3
