@@ -3,7 +3,8 @@
 A counting semaphore: a sorted set of holder tokens scored by expiry, so a worker that dies
 while holding a slot frees it when the lease runs out instead of blocking the provider forever.
 ``provider_slot`` holds one slot for one block; ``ProviderSlots`` keeps the slots a batch, restore or
-verify took for its next files, and gives back those left unused for ``WEDBACKUP_SLOT_IDLE`` seconds.
+verify took for its next files, and gives back those left unused for ``WEDBACKUP_SLOT_IDLE`` seconds or
+taken more than ``WEDBACKUP_SLOT_KEEP`` seconds ago.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def _key(provider_id: int) -> str:
 # Leases held by this process, renewed by one thread (not a thread per upload): token -> (conn, key, lease).
 _held: dict[str, tuple[object, str, float]] = {}
 _held_lock = threading.Lock()
+# Held tokens Redis no longer has (its lease ran out during an outage, or Redis lost its data): not slots any more.
+_lost: set[str] = set()
 _wake = threading.Event()
 _renewer: list = [None, 0, 0.0]  # thread, pid it runs in, its current tick
 
@@ -73,8 +76,11 @@ def _renew_forever() -> None:
             with contextlib.suppress(redis.RedisError):
                 pipe = conn.pipeline(transaction=False)
                 for key, token, expiry in items:
-                    pipe.zadd(key, {token: expiry}, xx=True)
-                pipe.execute()
+                    pipe.zadd(key, {token: expiry}, xx=True, ch=True)  # 0: the token is no longer there
+                renewed = pipe.execute()
+                with _held_lock:
+                    _lost.update(token for (_, token, _), ok in zip(items, renewed, strict=True)
+                                 if not ok and token in _held)
 
 
 def _hold(token: str, conn, key: str, lease: float) -> None:
@@ -92,6 +98,7 @@ def _hold(token: str, conn, key: str, lease: float) -> None:
 def _release(token: str) -> None:
     with _held_lock:
         _held.pop(token, None)
+        _lost.discard(token)
 
 
 def _after_fork_in_child() -> None:
@@ -99,6 +106,7 @@ def _after_fork_in_child() -> None:
     global _held_lock, _wake
     _held_lock, _wake = threading.Lock(), threading.Event()
     _held.clear()
+    _lost.clear()
     _renewer[:] = [None, 0, 0.0]
 
 
@@ -144,15 +152,20 @@ class ProviderSlots:
     unused for ``idle`` seconds (a long batch does not keep slots from workers elsewhere while it reads or
     hashes) or at ``close``. Threads wait here on a condition, woken by a local release, rather than polling."""
 
-    def __init__(self, *, limit: int | None = None, idle: float | None = None, wait: float = 600.0):
+    def __init__(self, *, limit: int | None = None, idle: float | None = None, keep: float | None = None,
+                 wait: float = 600.0):
         self.limit = limit or settings.WEDBACKUP_PROVIDER_CONCURRENCY
         self.idle = settings.WEDBACKUP_SLOT_IDLE if idle is None else idle
+        # A slot goes back to Redis on release once it was taken ``keep`` seconds ago, however busy this is:
+        # workers elsewhere waiting for the provider get their turn, and a lost lease is not reused for long.
+        self.keep = settings.WEDBACKUP_SLOT_KEEP if keep is None else keep
         self.wait = wait
         self._conn = _conn()
         self._lease = settings.WEDBACKUP_SLOT_LEASE
         self._cond = threading.Condition()
         self._free: dict[int, list[tuple[str, float]]] = {}  # provider -> (token, unused since), oldest first
         self._taken: dict[int, int] = {}  # provider -> slots this holds in Redis (in use, free, or being taken)
+        self._since: dict[str, float] = {}  # token -> when it was taken from Redis
         self._closed = False
         self._reaper: threading.Thread | None = None
 
@@ -162,10 +175,18 @@ class ProviderSlots:
         try:
             yield
         finally:
+            now = time.monotonic()
             with self._cond:
-                self._free.setdefault(provider_id, []).append((token, time.monotonic()))
+                back = (self._closed or self.idle <= 0 or now - self._since[token] >= self.keep
+                        or token in _lost)
+                if back:
+                    self._forget(provider_id, token)
+                else:
+                    self._free.setdefault(provider_id, []).append((token, now))
+                    self._reaper_start()
                 self._cond.notify_all()
-                self._reaper_start()
+            if back:
+                _give_back(self._conn, provider_id, token)
 
     def held(self, provider_id: int) -> int:
         """Slots this holds in Redis for the provider now, in use or kept for the next file."""
@@ -182,25 +203,45 @@ class ProviderSlots:
                         raise RuntimeError("provider slots used after close")
                     free = self._free.get(provider_id)
                     if free:
-                        return free.pop()[0]  # the most recently used: the oldest go back to Redis first
+                        token = free.pop()[0]  # the most recently used: the oldest go back to Redis first
+                        if token not in _lost:
+                            return token
+                        self._forget(provider_id, token)  # Redis no longer counts it: take a real one
+                        _release(token)
+                        continue
                     if self._taken.get(provider_id, 0) < self.limit:
                         self._taken[provider_id] = self._taken.get(provider_id, 0) + 1
                         break
                     self._cond.wait()  # every slot of ours is in use: the next local release wakes us
             token = uuid.uuid4().hex
             try:
-                if _try_acquire(self._conn, provider_id, self.limit, self._lease, token):
-                    _hold(token, self._conn, _key(provider_id), self._lease)
-                    return token
+                taken = _try_acquire(self._conn, provider_id, self.limit, self._lease, token)
             except BaseException:
                 self._untake(provider_id)
+                with contextlib.suppress(redis.RedisError):  # the script may have run and its answer been lost
+                    self._conn.zrem(_key(provider_id), token)
                 raise
+            if taken:
+                _hold(token, self._conn, _key(provider_id), self._lease)
+                with self._cond:
+                    self._since[token] = time.monotonic()
+                    closed = self._closed
+                if not closed:
+                    return token
+                with self._cond:
+                    self._forget(provider_id, token)
+                _give_back(self._conn, provider_id, token)
+                raise RuntimeError("provider slots used after close")
             self._untake(provider_id)  # workers elsewhere hold them all: try again, or take one freed here
             with self._cond:
                 if time.monotonic() > deadline:
                     raise SlotTimeout(f"no upload slot for provider {provider_id} within {self.wait:.0f}s")
                 self._cond.wait(delay)
             delay = min(delay * 2, 0.5)
+
+    def _forget(self, provider_id: int, token: str) -> None:  # called with the condition held
+        self._taken[provider_id] -= 1
+        self._since.pop(token, None)
 
     def _untake(self, provider_id: int) -> None:
         with self._cond:
@@ -222,7 +263,7 @@ class ProviderSlots:
                 stale = self._stale(before=now - self.idle)
                 if not stale:
                     oldest = min((since for free in self._free.values() for _, since in free), default=None)
-                    self._cond.wait(self.idle if oldest is None else max(oldest + self.idle - now, 0.01))
+                    self._cond.wait(max(self.idle, 0.05) if oldest is None else max(oldest + self.idle - now, 0.01))
                     continue
             for provider_id, token in stale:
                 _give_back(self._conn, provider_id, token)
@@ -233,7 +274,8 @@ class ProviderSlots:
         for provider_id, free in self._free.items():
             gone = [token for token, since in free if since <= before]
             free[:] = [(token, since) for token, since in free if since > before]
-            self._taken[provider_id] -= len(gone)
+            for token in gone:
+                self._forget(provider_id, token)
             stale += [(provider_id, token) for token in gone]
         if stale:
             self._cond.notify_all()  # a thread waiting for a slot of ours may now take one from Redis

@@ -194,12 +194,16 @@ WEDBACKUP_PROVIDER_CONCURRENCY = env_int("WEDBACKUP_PROVIDER_CONCURRENCY", 4)
 # Assets a batch uploads at once (each thread puts a small file to its targets one after another, a large one to
 # all at once): the concurrency of small-file uploads per worker. Raise it for clouds far away (latency-bound).
 WEDBACKUP_ASSET_THREADS = env_int("WEDBACKUP_ASSET_THREADS", 4)
+if WEDBACKUP_ASSET_THREADS < 1:
+    raise ConfigError("WEDBACKUP_ASSET_THREADS must be at least 1")
 # Seconds an upload slot is leased for; renewed every third of it while held, so a killed worker's slot frees soon:
 # by default when its job counts as abandoned, so the job's next run finds the slots free.
 WEDBACKUP_SLOT_LEASE = env_int("WEDBACKUP_SLOT_LEASE", WEDBACKUP_WORKER_ABANDONED_AFTER)
 # Seconds a slot taken for a batch, restore or verify stays with it unused before it goes back to Redis for
 # workers elsewhere (kept for the next file meanwhile: two Redis round trips per slot, not per file).
 WEDBACKUP_SLOT_IDLE = env_float("WEDBACKUP_SLOT_IDLE", 1.0)
+# Seconds a batch may go on reusing a slot it took from Redis before giving it back on release (0 idle: never kept).
+WEDBACKUP_SLOT_KEEP = env_float("WEDBACKUP_SLOT_KEEP", 10.0)
 WEDBACKUP_HEALTH_INTERVAL = env_int("WEDBACKUP_HEALTH_INTERVAL", 30)
 WEDBACKUP_HEALTH_QUEUE = env_str("WEDBACKUP_HEALTH_QUEUE", "health")
 WEDBACKUP_PROBE_TIMEOUT = env_int("WEDBACKUP_PROBE_TIMEOUT", 20)

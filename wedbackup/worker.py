@@ -55,9 +55,10 @@ def malloc_arenas_limit(*, arenas: int) -> bool:
 
     glibc gives each thread that allocates at once an arena of its own (up to 8 per core), and freed memory
     stays in them: an upload batch's threads took a worker to 311 MB; with 2 arenas, 278 MB and 15 % less CPU
-    (bench/RESULTS.md). The ``MALLOC_ARENA_MAX`` variable, when set, is glibc's to apply and wins; 0 keeps
+    (bench/RESULTS.md). ``MALLOC_ARENA_MAX`` or ``GLIBC_TUNABLES=glibc.malloc.arena_max``, when set, win; 0 keeps
     glibc's default; elsewhere than glibc, nothing is done."""
-    if arenas <= 0 or "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+    chosen = "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", "")
+    if arenas <= 0 or chosen or not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

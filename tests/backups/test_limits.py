@@ -185,3 +185,63 @@ def test_slots_are_refused_after_close():
     slots.close()
     with pytest.raises(RuntimeError, match="after close"), slots.hold(9999):
         pass
+
+
+def test_a_slot_taken_long_ago_goes_back_to_redis_on_release_however_busy(acquires):
+    with limits.ProviderSlots(limit=1, idle=30, keep=0.2) as slots:
+        with slots.hold(9999):
+            time.sleep(0.3)  # a long put: the slot is older than ``keep`` when it ends
+        assert limits.slots_in_use(9999) == 0  # a worker elsewhere may take it now
+        assert slots.held(9999) == 0
+        with slots.hold(9999):
+            pass
+        assert limits.slots_in_use(9999) == 1  # young: kept
+    assert acquires == [9999, 9999]
+
+
+def test_a_kept_slot_whose_lease_redis_lost_is_not_used_again(settings, acquires):
+    settings.WEDBACKUP_SLOT_LEASE = 0.6  # renewed every 0.2 s
+    conn = django_rq.get_connection("default")
+    with limits.ProviderSlots(limit=1, idle=30) as slots:
+        with slots.hold(9999):
+            pass
+        conn.delete(limits._key(9999))  # Redis restarted empty, or the lease ran out in an outage
+        deadline = time.monotonic() + 5
+        while not limits._lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert limits._lost  # the renewer found it gone
+        with slots.hold(9999):
+            assert limits.slots_in_use(9999) == 1  # a real slot again, counted by Redis
+        assert slots.held(9999) == 1
+    assert acquires == [9999, 9999]
+    assert not limits._held and not limits._lost
+
+
+def test_a_slot_in_use_when_the_batch_closes_goes_back_when_its_put_ends():
+    slots = limits.ProviderSlots(limit=2, idle=30)
+    inside, leave = threading.Event(), threading.Event()
+
+    def put():
+        with slots.hold(9999):
+            inside.set()
+            leave.wait()
+
+    thread = threading.Thread(target=put)
+    thread.start()
+    inside.wait()
+    slots.close()  # e.g. the job timed out while a put was running
+    assert limits.slots_in_use(9999) == 1
+    leave.set()
+    thread.join()
+    assert limits.slots_in_use(9999) == 0
+    assert not limits._held
+
+
+def test_with_no_idle_time_a_slot_is_never_kept(acquires):
+    with limits.ProviderSlots(limit=1, idle=0) as slots:
+        for _ in range(3):
+            with slots.hold(9999):
+                pass
+            assert limits.slots_in_use(9999) == 0
+        assert not any(t.name == "slot-reaper" for t in threading.enumerate())
+    assert acquires == [9999] * 3

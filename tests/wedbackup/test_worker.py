@@ -155,3 +155,6 @@ def test_the_worker_caps_mallocs_arenas_and_leaves_an_explicit_setting_alone():
     applied, chosen = arenas_used(2, MALLOC_ARENA_MAX="4")  # the operator's variable wins
     assert applied == "False"
     assert 2 < chosen <= 4
+    applied, chosen = arenas_used(2, GLIBC_TUNABLES="glibc.malloc.arena_max=4")  # and so does glibc's tunable
+    assert applied == "False"
+    assert 2 < chosen <= 4
