@@ -54,7 +54,7 @@ def malloc_arenas_limit(*, arenas: int) -> bool:
     """Cap glibc's malloc arenas for this process and the work horses it forks (True when applied).
 
     glibc gives each thread that allocates at once an arena of its own (up to 8 per core), and freed memory
-    stays in them: an upload batch's threads took a worker to 311 MB; with 2 arenas, 278 MB and 15 % less CPU
+    stays in them: an upload batch's threads took a worker to 311-335 MB; with 2 arenas, 278 MB for the same CPU
     (bench/RESULTS.md). ``MALLOC_ARENA_MAX`` or ``GLIBC_TUNABLES=glibc.malloc.arena_max``, when set, win; 0 keeps
     glibc's default; elsewhere than glibc, nothing is done."""
     chosen = "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", "")
