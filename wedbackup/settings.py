@@ -202,7 +202,8 @@ WEDBACKUP_SLOT_LEASE = env_int("WEDBACKUP_SLOT_LEASE", WEDBACKUP_WORKER_ABANDONE
 # Seconds a slot taken for a batch, restore or verify stays with it unused before it goes back to Redis for
 # workers elsewhere (kept for the next file meanwhile: two Redis round trips per slot, not per file).
 WEDBACKUP_SLOT_IDLE = env_float("WEDBACKUP_SLOT_IDLE", 1.0)
-# Seconds a batch may go on reusing a slot it took from Redis before giving it back on release (0 idle: never kept).
+# Seconds a batch may go on reusing a slot it took from Redis; an older one goes back on release, so workers
+# elsewhere get their turn during a long batch. (WEDBACKUP_SLOT_IDLE=0 keeps no slot at all.)
 WEDBACKUP_SLOT_KEEP = env_float("WEDBACKUP_SLOT_KEEP", 10.0)
 WEDBACKUP_HEALTH_INTERVAL = env_int("WEDBACKUP_HEALTH_INTERVAL", 30)
 WEDBACKUP_HEALTH_QUEUE = env_str("WEDBACKUP_HEALTH_QUEUE", "health")
